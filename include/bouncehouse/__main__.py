@@ -1,0 +1,3 @@
+from bouncehouse.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""The DuckDB warehouse file: connections that respect its one-writer rule, and the raw schema.
+
+DuckDB lets one process at a time open a file for writing. Every writer here opens the file for the
+duration of one unit of work, closes it, and retries with backoff while another process holds the lock
+(Airflow also serialises writers through a one-slot pool). Analysts read the published snapshot
+(see ``publish_snapshot``) or open the file read-only between runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from bouncehouse.errors import ConfigError, WarehouseBusyError
+
+log = logging.getLogger(__name__)
+
+RAW_SCHEMA = "raw"
+OPS_SCHEMA = "ops"
+
+# Raw tables are written by Python (ingest, prune, digest); dbt reads them as sources.
+# All timestamps are UTC, stored as TIMESTAMP (no time zone) so that date_trunc never depends on
+# the reader's TimeZone setting.
+RAW_DDL = f"""
+create schema if not exists {RAW_SCHEMA};
+create schema if not exists {OPS_SCHEMA};
+
+-- One row per distinct SES event. event_id: the SNS MessageId when enveloped, else md5 of the SES JSON.
+create table if not exists {RAW_SCHEMA}.ses_events (
+    event_id        varchar not null,
+    event_type      varchar,
+    message_id      varchar,
+    event_at        timestamp,
+    source_key      varchar not null,
+    payload         json not null,
+    loaded_at       timestamp not null,
+    sns_message_id  varchar,
+    source_position bigint
+);
+
+-- One row per object loaded: the ledger that makes loading exactly-once.
+create table if not exists {RAW_SCHEMA}.ingested_objects (
+    key            varchar not null,
+    size           bigint not null,
+    etag           varchar,
+    checksum       varchar,
+    last_modified  timestamp,
+    compression    varchar,
+    records        bigint not null,
+    events_loaded  bigint not null,
+    duplicates     bigint not null,
+    rejected       bigint not null,
+    loaded_at      timestamp not null,
+    times_loaded   integer not null default 1
+);
+
+-- One row per record that could not be read; the rest of its object still loads.
+create table if not exists {RAW_SCHEMA}.rejected_records (
+    source_key   varchar not null,
+    position     bigint not null,
+    byte_offset  bigint,
+    error        varchar not null,
+    excerpt      varchar,
+    rejected_at  timestamp not null
+);
+
+-- Written by prune: the messages it removed (so a late duplicate of their events is not re-loaded)
+-- and what they contributed to deliverability_daily (so no daily figure changes when they go).
+create table if not exists {RAW_SCHEMA}.pruned_messages (
+    message_id  varchar not null,
+    sent_at     timestamp,
+    pruned_at   timestamp not null
+);
+create table if not exists {RAW_SCHEMA}.pruned_sends_daily (
+    day        date not null,
+    sent       bigint not null,
+    delivered  bigint not null,
+    pruned_at  timestamp not null
+);
+
+-- Written by digest: one row per (route, day) once its email went out, so a re-run sends nothing new.
+create table if not exists {OPS_SCHEMA}.digest_log (
+    route          varchar not null,
+    digest_day     date not null,
+    recipients     varchar[] not null,
+    skipped        varchar[],
+    transport      varchar not null,
+    message_ref    varchar,
+    subject        varchar,
+    bounced        bigint,
+    complained     bigint,
+    sent_at        timestamp not null,
+    primary key (route, digest_day)
+);
+"""
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the warehouse folder {path.parent}: {exc.strerror}") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"the warehouse file {path} is not writable (check its permissions)")
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"the warehouse folder {path.parent} is not writable (check its permissions)")
+
+
+def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 600.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting (with backoff) while another process holds its lock."""
+    path = Path(path)
+    if read_only:
+        if not path.exists():
+            raise ConfigError(f"no warehouse at {path}: run `python -m bouncehouse ingest` first")
+    else:
+        _check_writable(path)
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.2
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not any(marker in str(exc) for marker in _LOCK_MARKERS):
+                raise ConfigError(f"cannot open the warehouse {path}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(
+                    f"the warehouse {path} stayed locked by another process for {lock_timeout:.0f}s; "
+                    "close other writers (or analysts' read-write sessions) and retry"
+                ) from None
+            log.info("warehouse %s is locked by another process; retrying in %.1fs", path, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+@contextmanager
+def session(path: Path, *, read_only: bool = False, lock_timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for one unit of work; the raw schema exists before the caller sees it."""
+    con = connect(path, read_only=read_only, lock_timeout=lock_timeout)
+    try:
+        if not read_only:
+            ensure_raw_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(RAW_DDL)
+
+
+def snapshot_path(path: Path) -> Path:
+    """Where analysts find a read-only copy of the warehouse: ``<name>.snapshot.duckdb`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.snapshot{path.suffix}")
+
+
+def publish_snapshot(path: Path, *, lock_timeout: float = 600.0) -> Path:
+    """Copy the warehouse to its snapshot atomically, so readers never block the pipeline.
+
+    The copy is taken while holding the write lock (checkpointed first), so it is consistent.
+    """
+    target = snapshot_path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    con = connect(path, lock_timeout=lock_timeout)
+    try:
+        con.execute("checkpoint")
+        shutil.copyfile(path, tmp)
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    return target
