@@ -1,0 +1,60 @@
+"""
+### bouncehouse_digest
+
+Emails each admin route (`BOUNCEHOUSE_ROUTES`) its daily digest: the bounced and complained recipients
+of the UTC day before the run's "now", the day's counts, and the 7-day bounce and complaint rates against
+SES's limits. At most one email per route and day, however often a day is re-run (`ops.digest_log`).
+
+- **"Now"**: `BOUNCEHOUSE_AS_OF` if set, else the run's logical date: the run due at D 00:00 UTC
+  reports on day D-1 (so a backfill or a re-run of one date always reports on the same day).
+- **Transport**: `BOUNCEHOUSE_DIGEST_TRANSPORT`: `outbox` (`.eml` files in `BOUNCEHOUSE_OUTBOX`),
+  `smtp` (the `smtp_default` connection) or `ses` (the SES API through `aws_default`).
+- **Schedule**: `@daily` (`BOUNCEHOUSE_DIGEST_SCHEDULE`); catchup off unless
+  `BOUNCEHOUSE_DIGEST_CATCHUP=true`. Backfill a range with
+  `airflow backfill create --dag-id bouncehouse_digest --from-date 2026-11-01 --to-date 2026-11-07`.
+- Writes `ops.digest_log`, so `send` runs in the one-slot pool `bouncehouse_duckdb`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+from bouncehouse import orchestration
+
+SCHEDULE = os.environ.get("BOUNCEHOUSE_DIGEST_SCHEDULE") or "@daily"
+CATCHUP = os.environ.get("BOUNCEHOUSE_DIGEST_CATCHUP", "false").strip().lower() in ("1", "true", "yes")
+SETTINGS = orchestration.dag_settings()
+
+
+@dag(
+    dag_id="bouncehouse_digest",
+    schedule=SCHEDULE,
+    start_date=datetime(2026, 1, 1),
+    catchup=CATCHUP,
+    max_active_runs=1,
+    default_args=orchestration.default_args(),
+    tags=[*orchestration.TAGS, "digest"],
+    doc_md=__doc__,
+)
+def bouncehouse_digest() -> None:
+    @task(pool=orchestration.POOL)
+    def send() -> dict[str, Any]:
+        """Send (or write) one digest per route for the day before the run's "now"."""
+        from bouncehouse.digest import send_digests
+
+        settings = orchestration.settings_for_run(SETTINGS, get_current_context())
+        ses_client = None
+        if settings.digest_transport == "ses":
+            from airflow.providers.amazon.aws.hooks.ses import SesHook
+
+            ses_client = SesHook(aws_conn_id=settings.aws_conn_id).get_conn()
+        counts = send_digests(settings, smtp=orchestration.smtp_settings_for(settings), ses_client=ses_client)
+        return orchestration.report("digest", counts)
+
+    send()
+
+
+bouncehouse_digest()

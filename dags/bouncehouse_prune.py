@@ -1,0 +1,52 @@
+"""
+### bouncehouse_prune
+
+Drops sends whose final status is `sent`, `delivered` or `delayed` and whose last event is older than
+the retention (`BOUNCEHOUSE_RETENTION_DAYS`, default 30). Never drops a bounce, complaint or reject,
+never changes `suppression_list`, never changes a `deliverability_daily` figure (pruned sends are kept
+as daily counts in `raw.pruned_sends_daily`).
+
+- **"Now"**: `BOUNCEHOUSE_AS_OF` if set, else the run's logical date (its data interval end).
+- **Schedule**: `@daily` (`BOUNCEHOUSE_PRUNE_SCHEDULE`); catchup off unless
+  `BOUNCEHOUSE_PRUNE_CATCHUP=true`. Backfill with
+  `airflow backfill create --dag-id bouncehouse_prune --from-date 2026-11-01 --to-date 2026-11-07`.
+- Deletes from the warehouse, so `prune` runs in the one-slot pool `bouncehouse_duckdb`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+from bouncehouse import orchestration
+
+SCHEDULE = os.environ.get("BOUNCEHOUSE_PRUNE_SCHEDULE") or "@daily"
+CATCHUP = os.environ.get("BOUNCEHOUSE_PRUNE_CATCHUP", "false").strip().lower() in ("1", "true", "yes")
+SETTINGS = orchestration.dag_settings()
+
+
+@dag(
+    dag_id="bouncehouse_prune",
+    schedule=SCHEDULE,
+    start_date=datetime(2026, 1, 1),
+    catchup=CATCHUP,
+    max_active_runs=1,
+    default_args=orchestration.default_args(),
+    tags=[*orchestration.TAGS, "prune"],
+    doc_md=__doc__,
+)
+def bouncehouse_prune() -> None:
+    @task(pool=orchestration.POOL)
+    def prune() -> dict[str, Any]:
+        """Drop expired sends and reclaim space."""
+        from bouncehouse.prune import prune as prune_warehouse
+
+        settings = orchestration.settings_for_run(SETTINGS, get_current_context())
+        return orchestration.report("prune", prune_warehouse(settings))
+
+    prune()
+
+
+bouncehouse_prune()
