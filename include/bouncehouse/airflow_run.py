@@ -57,6 +57,8 @@ def airflow_env(
     env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(root / "plugins"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("BOUNCEHOUSE_HOME", str(root))
+    # Cosmos would otherwise try to report usage to a third party on every task.
+    env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
     # `airflow dags test` runs every task in one process: a failure should end the run now rather than
     # wait out retry delays (the scheduler keeps the DAGs' retries; export BOUNCEHOUSE_RETRIES to change).
     if fail_fast:

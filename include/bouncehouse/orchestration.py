@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset
@@ -29,6 +30,10 @@ TAGS = ["bouncehouse", "ses"]
 
 DEFAULT_AWS_CONN_ID = "aws_default"
 DEFAULT_SMTP_CONN_ID = "smtp_default"
+
+# dbt profile and target in dbt/profiles.yml (the same ones `python -m bouncehouse transform` uses).
+DBT_PROFILE = "bouncehouse"
+DBT_TARGET = "dev"
 
 # The ingest DAG's load task emits this Asset; the transform DAG is scheduled on it.
 RAW_EVENTS_ASSET = Asset(name="bouncehouse_raw_ses_events", uri="bouncehouse://raw/ses_events")
@@ -106,6 +111,23 @@ def _naive_utc(value: Any) -> datetime:
 
 def settings_for_run(settings: Settings, context: Mapping[str, Any]) -> Settings:
     return settings.with_overrides(as_of=run_as_of(settings, context))
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment for dbt under Cosmos: the profile reads the warehouse path from it."""
+    return {
+        "BOUNCEHOUSE_WAREHOUSE": str(Path(settings.warehouse).resolve()),
+    }
+
+
+def dbt_as_of(settings: Settings) -> str:
+    """The dbt var ``as_of``: ``BOUNCEHOUSE_AS_OF`` if set, else a template for the time the run was due.
+
+    Asset-triggered runs have no data interval, hence ``dag_run.run_after`` as the fallback.
+    """
+    if settings.as_of is not None:
+        return settings.as_of.strftime("%Y-%m-%d %H:%M:%S")
+    return "{{ (data_interval_end or dag_run.run_after).in_timezone('UTC').strftime('%Y-%m-%d %H:%M:%S') }}"
 
 
 def s3_client_for(settings: Settings) -> Any | None:
