@@ -1,0 +1,176 @@
+"""docker-compose.yml: valid against the Compose specification, and wired the way Bouncehouse needs.
+
+No Docker engine here: the file is checked by the real Docker Compose v2 binary (`docker-compose config`,
+which parses, interpolates and validates without an engine), by jsonschema against the Compose
+specification's schema, and by the semantic checks below on the resolved model.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from compose_tool import compose_binary, compose_schema
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
+ALL_SERVICES = AIRFLOW_SERVICES | {"airflow-init", "postgres", "minio", "minio-init", "mailpit"}
+ONE_SHOT = {"airflow-init", "minio-init"}
+
+
+@pytest.fixture(scope="module")
+def binary() -> Path:
+    return compose_binary()
+
+
+def compose(binary: Path, compose_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(compose_file.parent)}
+    return subprocess.run(
+        [str(binary), "--project-directory", str(compose_file.parent), "-f", str(compose_file), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def model(binary: Path) -> dict[str, Any]:
+    completed = compose(binary, COMPOSE_FILE, "config", "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def test_compose_file_is_valid_for_docker_compose(binary: Path) -> None:
+    completed = compose(binary, COMPOSE_FILE, "config", "--quiet")
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_compose_file_matches_the_compose_specification_schema(binary: Path) -> None:
+    schema = compose_schema(binary)
+    assert schema.get("title") == "Compose Specification"
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(document), key=str)
+    assert [f"{list(e.absolute_path)}: {e.message}" for e in errors] == []
+
+
+def test_the_validators_reject_a_broken_file(binary: Path, tmp_path: Path) -> None:
+    """Guards the two checks above: a dangling depends_on and a misspelt key must both be caught."""
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    document["services"]["airflow-scheduler"]["depends_on"]["no-such-service"] = {
+        "condition": "service_healthy"
+    }
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(yaml.safe_dump(document))
+    assert compose(binary, broken, "config", "--quiet").returncode != 0
+
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    document["services"]["postgres"]["helthcheck"] = document["services"]["postgres"].pop("healthcheck")
+    errors = list(jsonschema.Draft7Validator(compose_schema(binary)).iter_errors(document))
+    assert errors
+
+
+def test_services_and_start_order(model: dict[str, Any]) -> None:
+    services = model["services"]
+    assert set(services) == ALL_SERVICES
+    for name in AIRFLOW_SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["minio-init"]["condition"] == "service_completed_successfully", name
+        assert depends["mailpit"]["condition"] == "service_healthy", name
+    init = services["airflow-init"]["depends_on"]
+    assert init["postgres"]["condition"] == "service_healthy"
+    assert init["minio-init"]["condition"] == "service_completed_successfully"
+    assert "airflow-init" not in init
+    assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+
+
+def test_every_long_running_service_has_a_healthcheck(model: dict[str, Any]) -> None:
+    for name, service in model["services"].items():
+        if name in ONE_SHOT:
+            assert service.get("restart") == "no", name
+            continue
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+
+
+def test_airflow_runs_the_locked_airflow_with_the_repo_mounted(model: dict[str, Any]) -> None:
+    airflow_version = importlib.metadata.version("apache-airflow")
+    for name in AIRFLOW_SERVICES | {"airflow-init"}:
+        service = model["services"][name]
+        assert service["image"].startswith(f"apache/airflow:{airflow_version}-python3.11"), name
+        mounts = {(v["source"], v["target"]) for v in service["volumes"] if v["type"] == "bind"}
+        assert (str(REPO_ROOT), "/opt/bouncehouse") in mounts, name
+        env = service["environment"]
+        assert env["_PIP_ADDITIONAL_REQUIREMENTS"] == "-r /opt/bouncehouse/requirements.txt"
+        assert env["PYTHONPATH"] == "/opt/bouncehouse/include"
+        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/bouncehouse/dags"
+        assert env["BOUNCEHOUSE_HOME"] == "/opt/bouncehouse"
+    commands = {n: model["services"][n]["command"] for n in AIRFLOW_SERVICES}
+    assert commands == {
+        "airflow-apiserver": ["api-server"],
+        "airflow-scheduler": ["scheduler"],
+        "airflow-dag-processor": ["dag-processor"],
+        "airflow-triggerer": ["triggerer"],
+    }
+
+
+def test_airflow_services_share_one_metadata_database_and_secret(model: dict[str, Any]) -> None:
+    envs = [model["services"][n]["environment"] for n in AIRFLOW_SERVICES | {"airflow-init"}]
+    postgres = model["services"]["postgres"]["environment"]
+    expected = (
+        f"postgresql+psycopg2://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+    )
+    assert {e["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] for e in envs} == {expected}
+    assert len({e["AIRFLOW__API_AUTH__JWT_SECRET"] for e in envs}) == 1
+    assert {e["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] for e in envs} == {
+        "http://airflow-apiserver:8080/execution/"
+    }
+    assert any(p["target"] == 8080 for p in model["services"]["airflow-apiserver"]["ports"])
+
+
+def test_connections_point_at_minio_and_mailpit(model: dict[str, Any]) -> None:
+    env = model["services"]["airflow-scheduler"]["environment"]
+    aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
+    minio = model["services"]["minio"]["environment"]
+    assert aws["conn_type"] == "aws"
+    assert aws["extra"]["endpoint_url"] == "http://minio:9000"
+    assert (aws["login"], aws["password"]) == (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"])
+    smtp = json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])
+    assert (smtp["conn_type"], smtp["host"], smtp["port"]) == ("smtp", "mailpit", 1025)
+    assert any(p["target"] == 1025 for p in model["services"]["mailpit"]["ports"])
+    assert env["BOUNCEHOUSE_DIGEST_TRANSPORT"] == "smtp"
+    assert env["BOUNCEHOUSE_ALERT_EMAIL"]
+
+
+def test_the_source_bucket_is_the_one_minio_init_creates(model: dict[str, Any]) -> None:
+    env = model["services"]["airflow-scheduler"]["environment"]
+    bucket = model["services"]["minio-init"]["environment"]["LANDING_BUCKET"]
+    assert env["BOUNCEHOUSE_SOURCE"].startswith(f"s3://{bucket}/")
+    script = " ".join(model["services"]["minio-init"]["entrypoint"])
+    assert "mc mb --ignore-existing" in script and "$LANDING_BUCKET" in script
+
+
+def test_init_migrates_and_creates_the_pool_and_login(model: dict[str, Any]) -> None:
+    script = " ".join(model["services"]["airflow-init"]["command"])
+    assert "airflow db migrate" in script
+    assert "airflow pools set bouncehouse_duckdb 1" in script
+    env = model["services"]["airflow-init"]["environment"]
+    assert "passwords.json" in script and env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] in script
+
+
+def test_state_lives_in_named_volumes(model: dict[str, Any]) -> None:
+    declared = set(model["volumes"])
+    used = {
+        v["source"] for s in model["services"].values() for v in s.get("volumes", []) if v["type"] == "volume"
+    }
+    assert {"postgres-data", "minio-data", "airflow-logs"} <= used <= declared
