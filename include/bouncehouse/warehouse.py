@@ -85,18 +85,25 @@ create table if not exists {RAW_SCHEMA}.pruned_sends_daily (
     pruned_at  timestamp not null
 );
 
--- Written by digest: one row per (route, day) once its email went out, so a re-run sends nothing new.
+-- Written by digest: one row per (route, day), claimed before the email goes out, so a re-run never
+-- sends it again. state: 'sending' while a transmission is in flight (a crash leaves it: unconfirmed,
+-- not resent), 'retrying' between attempts (safe to send again), 'sent' once the transport took it.
 create table if not exists {OPS_SCHEMA}.digest_log (
     route          varchar not null,
     digest_day     date not null,
+    state          varchar not null,
     recipients     varchar[] not null,
     skipped        varchar[],
     transport      varchar not null,
     message_ref    varchar,
+    message_id     varchar,
     subject        varchar,
     bounced        bigint,
     complained     bigint,
-    sent_at        timestamp not null,
+    attempts       integer not null default 0,
+    last_error     varchar,
+    claimed_at     timestamp not null,
+    sent_at        timestamp,
     primary key (route, digest_day)
 );
 """
