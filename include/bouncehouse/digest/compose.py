@@ -1,0 +1,297 @@
+"""One route's digest as an email: plain text and HTML (with the chart inline, cid) alternatives.
+
+Every value that came from an SES event (addresses, diagnostics, subjects, tags) is HTML-escaped; the
+route's name and admins come from the routes file and are escaped too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from html import escape
+
+from bouncehouse.config import DIGEST_TAG_NAME, DIGEST_TAG_VALUE
+from bouncehouse.digest.data import AccountStats, DigestRow, RateCheck, RouteDay, Suppression, format_rate
+
+# An email with tens of thousands of rows helps nobody: list the first rows, say how many more.
+MAX_ROWS = 500
+STATUS_LABELS = {"hard_bounced": "Hard bounce", "soft_bounced": "Soft bounce", "complained": "Complaint"}
+LEVEL_STYLES = {
+    "ok": ("#1e7e34", "#e6f4ea", "OK"),
+    "near": ("#8a5a00", "#fff4d6", "NEAR REVIEW LEVEL"),
+    "review": ("#b34700", "#ffe8d6", "OVER REVIEW LEVEL"),
+    "pause": ("#ffffff", "#c0392b", "OVER PAUSE LEVEL"),
+    "no data": ("#555555", "#eeeeee", "NO SENDS"),
+}
+
+
+def route_slug(name: str) -> str:
+    """A file- and header-safe form of a route name, unique per name (a short hash keeps it so)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "route"
+    return f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def message_key(route_name: str, day_text: str) -> str:
+    return f"digest_{day_text}_{route_slug(route_name)}"
+
+
+def digest_subject(route_day: RouteDay, account: AccountStats) -> str:
+    day = account.day.isoformat()
+    parts = [
+        f"{route_day.hard_bounced} hard bounced",
+        f"{route_day.soft_bounced} soft bounced",
+        f"{route_day.complained} complained",
+    ]
+    alert = ""
+    levels = {account.bounce.level, account.complaint.level}
+    if "pause" in levels:
+        alert = "ACTION NEEDED: rate over SES pause level - "
+    elif "review" in levels:
+        alert = "WARNING: rate over SES review level - "
+    elif "near" in levels:
+        alert = "Warning: rate near SES review level - "
+    return f"[bouncehouse] {alert}{route_day.route.name} digest {day}: {', '.join(parts)}"
+
+
+def _tags_text(tags: Mapping[str, Sequence[str]]) -> str:
+    return ", ".join(f"{name}={'|'.join(values)}" for name, values in sorted(tags.items()))
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else ""
+
+
+def _type_text(row: DigestRow) -> str:
+    if row.status == "complained":
+        return row.complaint_feedback_type or "(no feedback type)"
+    return " / ".join(part for part in (row.bounce_type, row.bounce_sub_type) if part)
+
+
+def compose_digest(
+    route_day: RouteDay,
+    account: AccountStats,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    skipped: Mapping[str, Suppression],
+    chart_png: bytes,
+    generated_at: datetime,
+) -> EmailMessage:
+    route = route_day.route
+    day_text = account.day.isoformat()
+    key = message_key(route.name, day_text)
+    domain = sender.rpartition("@")[2] or "bouncehouse.local"
+
+    message = EmailMessage()
+    message["Subject"] = digest_subject(route_day, account)
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = format_datetime(generated_at.replace(tzinfo=UTC))
+    # Stable per route and day: a receiving system that dedupes on Message-ID drops a resend.
+    message["Message-ID"] = f"<{key}@{domain}>"
+    # SES reads this header (and the API's Tags) so the digest's own feedback is excluded from the marts.
+    message["X-SES-MESSAGE-TAGS"] = f"{DIGEST_TAG_NAME}={DIGEST_TAG_VALUE}"
+    message["X-Bouncehouse-Route"] = route.name
+    message["X-Bouncehouse-Digest-Day"] = day_text
+    message["Auto-Submitted"] = "auto-generated"
+
+    message.set_content(render_text(route_day, account, skipped, generated_at))
+    chart_cid = f"rates-chart.{key}@{domain}"
+    message.add_alternative(render_html(route_day, account, skipped, generated_at, chart_cid), subtype="html")
+    html_part = message.get_payload()[1]
+    html_part.add_related(
+        chart_png, maintype="image", subtype="png", cid=f"<{chart_cid}>", filename="rates.png"
+    )
+    # add_related marks the image an attachment when given a filename; inline is what we mean.
+    image = html_part.get_payload()[1]
+    image.replace_header("Content-Disposition", 'inline; filename="rates.png"')
+    return message
+
+
+def render_text(
+    route_day: RouteDay, account: AccountStats, skipped: Mapping[str, Suppression], generated_at: datetime
+) -> str:
+    route = route_day.route
+    lines = [
+        f"Bouncehouse digest for route '{route.name}' ({route.describe()}), {account.day} (UTC)",
+        "",
+    ]
+    for warning in account.warnings:
+        lines.append(f"!! {warning}")
+    if account.warnings:
+        lines.append("")
+    for address, suppression in sorted(skipped.items()):
+        lines.append(f"Note: not sent to {address}: {suppression.describe()}. Fix or replace that address.")
+    if skipped:
+        lines.append("")
+    lines += [
+        f"This route on {account.day}:",
+        f"  hard bounced: {route_day.hard_bounced}",
+        f"  soft bounced: {route_day.soft_bounced}",
+        f"  complained:   {route_day.complained}",
+        f"  sent that day: {route_day.sent} recipients ({route_day.delivered} delivered so far)",
+        "",
+        f"Account-wide, last 7 days ({account.window_start} to {account.day}, {account.window_sent} sent):",
+    ]
+    for check in (account.bounce, account.complaint):
+        lines.append(
+            f"  {check.label}: {format_rate(check.value)} [{LEVEL_STYLES[check.level][2]}]"
+            f"  (SES review {format_rate(check.review)}, pause {format_rate(check.pause)})"
+        )
+    lines += ["", "The chart of the last 30 days is in the HTML version of this email.", ""]
+    if not route_day.rows:
+        lines.append("No bounced or complained recipients on this route that day.")
+    else:
+        lines.append(f"Bounced and complained recipients ({len(route_day.rows)}):")
+        for row in route_day.rows[:MAX_ROWS]:
+            lines += [
+                f"- {row.recipient}  {STATUS_LABELS.get(row.status, row.status)}  {_type_text(row)}",
+                f"    at {_when(row.status_at)}; sent {_when(row.sent_at)}; subject: {row.subject or '(none)'}",
+            ]
+            if row.diagnostic_code:
+                lines.append(f"    diagnostic: {row.diagnostic_code}")
+            if row.tags:
+                lines.append(f"    tags: {_tags_text(row.tags)}")
+        if len(route_day.rows) > MAX_ROWS:
+            lines.append(
+                f"... and {len(route_day.rows) - MAX_ROWS} more: query message_status for the full list."
+            )
+    lines += ["", f"Generated by bouncehouse at {generated_at:%Y-%m-%d %H:%M} UTC. Times are UTC."]
+    return "\n".join(lines) + "\n"
+
+
+def _badge(check: RateCheck) -> str:
+    colour, background, text = LEVEL_STYLES[check.level]
+    return (
+        f'<span style="display:inline-block;padding:2px 8px;border-radius:3px;font-weight:bold;font-size:12px;'
+        f'color:{colour};background:{background}">{escape(text)}</span>'
+    )
+
+
+def _stat(label: str, value: int, colour: str) -> str:
+    return (
+        '<td style="padding:10px 14px;border:1px solid #ddd;text-align:center;width:25%">'
+        f'<div style="font-size:26px;font-weight:bold;color:{colour if value else "#999999"}">{value}</div>'
+        f'<div style="font-size:12px;color:#555">{escape(label)}</div></td>'
+    )
+
+
+def render_html(
+    route_day: RouteDay,
+    account: AccountStats,
+    skipped: Mapping[str, Suppression],
+    generated_at: datetime,
+    chart_cid: str,
+) -> str:
+    route = route_day.route
+    e = escape
+    parts: list[str] = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"><title>Bouncehouse digest</title></head>',
+        '<body style="margin:0;padding:16px;background:#f5f5f5;font-family:Helvetica,Arial,sans-serif;color:#222">',
+        '<div style="max-width:980px;margin:0 auto;background:#fff;padding:20px;border:1px solid #ddd">',
+        f'<h1 style="font-size:20px;margin:0 0 4px">Bounce digest: {e(route.name)}, {e(account.day.isoformat())}</h1>',
+        f'<p style="margin:0 0 16px;color:#555;font-size:13px">Route for {e(route.describe())}. '
+        "UTC day; all times UTC.</p>",
+    ]
+    for check in (account.bounce, account.complaint):
+        if check.warning:
+            colour, background, _ = LEVEL_STYLES[check.level]
+            parts.append(
+                f'<div style="padding:10px 14px;margin:0 0 12px;font-weight:bold;color:{colour};'
+                f'background:{background};border-left:6px solid #c0392b">&#9888; {e(check.warning)}</div>'
+            )
+    if skipped:
+        items = "".join(
+            f"<li><b>{e(address)}</b> was not sent this digest: {e(suppression.describe())}.</li>"
+            for address, suppression in sorted(skipped.items())
+        )
+        parts.append(
+            '<div style="padding:10px 14px;margin:0 0 12px;background:#fff4d6;border-left:6px solid #e0a800">'
+            f'<b>Admin address skipped</b><ul style="margin:6px 0 0">{items}</ul>'
+            '<div style="font-size:12px;margin-top:4px">Fix or replace the address in the routes file, or lift it '
+            "in the manual_suppressions seed once it works again.</div></div>"
+        )
+    parts += [
+        f'<h2 style="font-size:15px;margin:16px 0 6px">This route on {e(account.day.isoformat())}</h2>',
+        '<table style="border-collapse:collapse;width:100%"><tr>',
+        _stat("hard bounced", route_day.hard_bounced, "#c0392b"),
+        _stat("soft bounced", route_day.soft_bounced, "#e67e22"),
+        _stat("complained", route_day.complained, "#8e44ad"),
+        _stat("recipients sent that day", route_day.sent, "#2c3e50"),
+        "</tr></table>",
+        f'<p style="font-size:12px;color:#555;margin:4px 0 0">{route_day.delivered} of the day\'s '
+        f"{route_day.sent} recipients delivered so far.</p>",
+        '<h2 style="font-size:15px;margin:18px 0 6px">Account-wide rates, last 7 days '
+        f"({e(account.window_start.isoformat())} to {e(account.day.isoformat())}, {account.window_sent} sent)</h2>",
+        '<table style="border-collapse:collapse;font-size:14px">',
+        '<tr style="background:#f0f0f0"><th style="text-align:left;padding:6px 10px">Rate</th>'
+        '<th style="padding:6px 10px">7 days</th><th style="padding:6px 10px">SES review at</th>'
+        '<th style="padding:6px 10px">SES pause at</th><th style="padding:6px 10px">Status</th></tr>',
+    ]
+    for check in (account.bounce, account.complaint):
+        parts.append(
+            f'<tr><td style="padding:6px 10px;border-top:1px solid #ddd">{e(check.label)}</td>'
+            f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right;font-weight:bold">'
+            f"{e(format_rate(check.value))}</td>"
+            f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right">{e(format_rate(check.review))}</td>'
+            f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right">{e(format_rate(check.pause))}</td>'
+            f'<td style="padding:6px 10px;border-top:1px solid #ddd">{_badge(check)}</td></tr>'
+        )
+    parts += [
+        "</table>",
+        f'<p style="margin:14px 0 4px"><img src="cid:{e(chart_cid)}" alt="Daily bounce and complaint rates, '
+        'last 30 days, with SES review and pause levels" width="720" style="max-width:100%;border:1px solid #eee"></p>',
+        f'<h2 style="font-size:15px;margin:18px 0 6px">Bounced and complained recipients ({len(route_day.rows)})</h2>',
+    ]
+    if not route_day.rows:
+        parts.append(
+            '<p style="color:#1e7e34">No bounced or complained recipients on this route that day.</p>'
+        )
+    else:
+        cell = 'style="padding:5px 8px;border-top:1px solid #ddd;vertical-align:top"'
+        head = "".join(
+            f'<th style="text-align:left;padding:5px 8px">{label}</th>'
+            for label in (
+                "Recipient",
+                "Status",
+                "Type / sub-type / feedback",
+                "Diagnostic code",
+                "Sent",
+                "Subject",
+                "Tags",
+            )
+        )
+        parts.append(
+            f'<table style="border-collapse:collapse;width:100%;font-size:12px"><tr style="background:#f0f0f0">{head}</tr>'
+        )
+        status_colours = {"hard_bounced": "#c0392b", "soft_bounced": "#e67e22", "complained": "#8e44ad"}
+        for row in route_day.rows[:MAX_ROWS]:
+            status = STATUS_LABELS.get(row.status, row.status)
+            parts.append(
+                f"<tr><td {cell}><b>{e(row.recipient)}</b></td>"
+                f'<td {cell}><span style="color:{status_colours.get(row.status, "#222")};font-weight:bold">'
+                f'{e(status)}</span><br><span style="color:#777">{e(_when(row.status_at))}</span></td>'
+                f"<td {cell}>{e(_type_text(row))}</td>"
+                f'<td {cell}><code style="font-size:11px;white-space:pre-wrap;word-break:break-word">'
+                f"{e(row.diagnostic_code or '')}</code></td>"
+                f"<td {cell}>{e(_when(row.sent_at))}</td>"
+                f"<td {cell}>{e(row.subject or '')}</td>"
+                f"<td {cell}>{e(_tags_text(row.tags))}</td></tr>"
+            )
+        parts.append("</table>")
+        if len(route_day.rows) > MAX_ROWS:
+            parts.append(
+                f"<p>... and {len(route_day.rows) - MAX_ROWS} more: query <code>message_status</code> for the full list.</p>"
+            )
+    parts += [
+        f'<p style="font-size:11px;color:#777;margin-top:18px">Generated by bouncehouse at '
+        f"{e(generated_at.strftime('%Y-%m-%d %H:%M'))} UTC. Rates count hard bounces and complaints per send day "
+        "across the whole account, as SES's reputation metrics do.</p>",
+        "</div></body></html>",
+    ]
+    return "\n".join(parts)

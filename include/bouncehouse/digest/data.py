@@ -1,0 +1,329 @@
+"""What a digest says, read from the dbt marts (message_status, suppression_list, deliverability_daily).
+
+Plain values out, no formatting: compose.py turns them into an email, chart.py into a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from bouncehouse.errors import ConfigError
+from bouncehouse.routes import Route, routes_for
+
+# SES's account-level limits (fractions): above "review" SES puts the account under review, above
+# "pause" it may pause sending. "near" warns at this share of the review level.
+BOUNCE_REVIEW, BOUNCE_PAUSE = 0.05, 0.10
+COMPLAINT_REVIEW, COMPLAINT_PAUSE = 0.001, 0.005
+NEAR_SHARE = 0.8
+RATE_WINDOW_DAYS = 7
+CHART_DAYS = 30
+LISTED_STATUSES = ("hard_bounced", "soft_bounced", "complained")
+MARTS = ("message_status", "suppression_list", "deliverability_daily")
+
+
+@dataclass(frozen=True)
+class DigestRow:
+    """One bounced or complained recipient of the digest day."""
+
+    recipient: str
+    status: str
+    status_at: datetime | None
+    bounce_type: str | None
+    bounce_sub_type: str | None
+    diagnostic_code: str | None
+    complaint_feedback_type: str | None
+    sent_at: datetime | None
+    subject: str | None
+    message_id: str
+    tags: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class RateCheck:
+    """A 7-day rate against SES's review and pause levels."""
+
+    label: str
+    value: float | None  # None: nothing sent in the window
+    review: float
+    pause: float
+
+    @property
+    def level(self) -> str:
+        if self.value is None:
+            return "no data"
+        if self.value >= self.pause:
+            return "pause"
+        if self.value >= self.review:
+            return "review"
+        if self.value >= self.review * NEAR_SHARE:
+            return "near"
+        return "ok"
+
+    @property
+    def warning(self) -> str | None:
+        """A sentence an admin can act on, or None when the rate is comfortably below the limits."""
+        if self.value is None or self.level == "ok":
+            return None
+        rate = format_rate(self.value)
+        if self.level == "pause":
+            return (
+                f"{self.label} {rate} is at or over SES's pause level ({format_rate(self.pause)}): "
+                "SES may pause sending for the whole account. Act now."
+            )
+        if self.level == "review":
+            return (
+                f"{self.label} {rate} is over SES's review level ({format_rate(self.review)}): "
+                f"SES may put the account under review; it may pause sending at {format_rate(self.pause)}."
+            )
+        return (
+            f"{self.label} {rate} is near SES's review level ({format_rate(self.review)}): "
+            "find the cause before it crosses it."
+        )
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    sent: int
+    hard_bounced: int
+    complained: int
+    bounce_rate: float | None
+    complaint_rate: float | None
+
+
+@dataclass(frozen=True)
+class AccountStats:
+    """Account-wide figures (all routes) from deliverability_daily."""
+
+    day: date
+    window_start: date
+    window_sent: int
+    window_hard_bounced: int
+    window_complained: int
+    bounce: RateCheck
+    complaint: RateCheck
+    series: list[DayPoint]  # CHART_DAYS days ending on the digest day, one per day
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for w in (self.bounce.warning, self.complaint.warning) if w]
+
+
+@dataclass(frozen=True)
+class RouteDay:
+    """One route's figures for the digest day."""
+
+    route: Route
+    rows: list[DigestRow]
+    sent: int  # recipients of this route's messages sent on the day (any outcome)
+    delivered: int  # of those, delivered so far
+
+    @property
+    def hard_bounced(self) -> int:
+        return sum(1 for row in self.rows if row.status == "hard_bounced")
+
+    @property
+    def soft_bounced(self) -> int:
+        return sum(1 for row in self.rows if row.status == "soft_bounced")
+
+    @property
+    def complained(self) -> int:
+        return sum(1 for row in self.rows if row.status == "complained")
+
+
+@dataclass(frozen=True)
+class Suppression:
+    email: str
+    reason: str
+    suppressed_at: datetime | None
+    expires_at: datetime | None
+
+    def describe(self) -> str:
+        since = f" since {self.suppressed_at:%Y-%m-%d %H:%M} UTC" if self.suppressed_at else ""
+        until = f", until {self.expires_at:%Y-%m-%d}" if self.expires_at else ""
+        reason = self.reason.replace("_", " ")
+        return f"on the suppression list ({reason}{since}{until})"
+
+
+@dataclass
+class DigestData:
+    day: date
+    account: AccountStats
+    routes: list[RouteDay] = field(default_factory=list)
+
+
+def format_rate(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    percent = value * 100
+    return f"{percent:.2f}%" if percent < 1 else f"{percent:.1f}%"
+
+
+def digest_day(now: datetime) -> date:
+    """The UTC day a digest run at ``now`` reports on: the day before."""
+    return (now - timedelta(days=1)).date()
+
+
+def find_relation(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The quoted ``schema.name`` of a table or view in this database, in whichever schema dbt put it."""
+    row = con.execute(
+        """
+        select table_schema from information_schema.tables
+        where table_name = ? and table_catalog = current_database() and table_schema not like 'temp%'
+        order by table_schema = 'main' desc, table_schema
+        limit 1
+        """,
+        [name],
+    ).fetchone()
+    if row is None:
+        return None
+    return f'"{row[0]}"."{name}"'
+
+
+def require_marts(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    found = {name: find_relation(con, name) for name in MARTS}
+    missing = [name for name, relation in found.items() if relation is None]
+    if missing:
+        raise ConfigError(
+            f"the warehouse has no {', '.join(missing)}: run `python -m bouncehouse transform` before the digest"
+        )
+    return {name: relation for name, relation in found.items() if relation}
+
+
+def _tags(value: Any) -> dict[str, list[str]]:
+    if value is None:
+        return {}
+    parsed = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(parsed, dict):
+        return {}
+    return {
+        str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs]) if v is not None]
+        for k, vs in parsed.items()
+    }
+
+
+def load_digest_data(con: duckdb.DuckDBPyConnection, routes: Sequence[Route], day: date) -> DigestData:
+    marts = require_marts(con)
+    next_day = day + timedelta(days=1)
+    listed = con.execute(
+        f"""
+        select recipient, final_status, status_at, bounce_type, bounce_sub_type, diagnostic_code,
+               complaint_feedback_type, sent_at, subject, message_id, to_json(tags)::varchar
+        from {marts["message_status"]}
+        where final_status in ?
+          and status_at >= ? and status_at < ?
+        order by final_status, status_at, recipient, message_id
+        """,
+        [list(LISTED_STATUSES), day, next_day],
+    ).fetchall()
+    per_route: dict[str, list[DigestRow]] = {route.name: [] for route in routes}
+    for values in listed:
+        row = DigestRow(*values[:10], tags=_tags(values[10]))
+        for route in routes_for(row.tags, routes):
+            per_route[route.name].append(row)
+
+    # Sends of the day, grouped by tag set so routing runs once per distinct tag set, not per row.
+    sent_by_tags = con.execute(
+        f"""
+        select to_json(tags)::varchar, count(*), count_if(final_status = 'delivered')
+        from {marts["message_status"]}
+        where sent_at >= ? and sent_at < ?
+        group by all
+        """,
+        [day, next_day],
+    ).fetchall()
+    sent: dict[str, list[int]] = {route.name: [0, 0] for route in routes}
+    for tags_json, recipients, delivered in sent_by_tags:
+        for route in routes_for(_tags(tags_json), routes):
+            sent[route.name][0] += recipients
+            sent[route.name][1] += delivered
+
+    return DigestData(
+        day=day,
+        account=load_account_stats(con, day, marts["deliverability_daily"]),
+        routes=[
+            RouteDay(
+                route=route,
+                rows=per_route[route.name],
+                sent=sent[route.name][0],
+                delivered=sent[route.name][1],
+            )
+            for route in routes
+        ],
+    )
+
+
+def load_account_stats(con: duckdb.DuckDBPyConnection, day: date, relation: str) -> AccountStats:
+    first = day - timedelta(days=CHART_DAYS - 1)
+    found = {
+        row[0]: row[1:]
+        for row in con.execute(
+            f"""
+            select day::date, coalesce(sum(sent), 0), coalesce(sum(hard_bounced), 0), coalesce(sum(complained), 0)
+            from {relation}
+            where day::date between ? and ?
+            group by 1
+            """,
+            [first, day],
+        ).fetchall()
+    }
+    series = []
+    for offset in range(CHART_DAYS):
+        current = first + timedelta(days=offset)
+        sent, hard, complained = (int(v) for v in found.get(current, (0, 0, 0)))
+        series.append(
+            DayPoint(
+                day=current,
+                sent=sent,
+                hard_bounced=hard,
+                complained=complained,
+                bounce_rate=hard / sent if sent else None,
+                complaint_rate=complained / sent if sent else None,
+            )
+        )
+    window = series[-RATE_WINDOW_DAYS:]
+    window_sent = sum(p.sent for p in window)
+    window_hard = sum(p.hard_bounced for p in window)
+    window_complained = sum(p.complained for p in window)
+    return AccountStats(
+        day=day,
+        window_start=window[0].day,
+        window_sent=window_sent,
+        window_hard_bounced=window_hard,
+        window_complained=window_complained,
+        bounce=RateCheck(
+            "Bounce rate", window_hard / window_sent if window_sent else None, BOUNCE_REVIEW, BOUNCE_PAUSE
+        ),
+        complaint=RateCheck(
+            "Complaint rate",
+            window_complained / window_sent if window_sent else None,
+            COMPLAINT_REVIEW,
+            COMPLAINT_PAUSE,
+        ),
+        series=series,
+    )
+
+
+def load_suppressions(
+    con: duckdb.DuckDBPyConnection, addresses: Iterable[str], now: datetime
+) -> dict[str, Suppression]:
+    """The admins among ``addresses`` that are on the suppression list (and not expired at ``now``)."""
+    addresses = sorted(set(addresses))
+    if not addresses:
+        return {}
+    relation = require_marts(con)["suppression_list"]
+    rows = con.execute(
+        f"""
+        select lower(trim(email)), reason, suppressed_at, expires_at
+        from {relation}
+        where lower(trim(email)) in ? and (expires_at is null or expires_at > ?)
+        """,
+        [addresses, now],
+    ).fetchall()
+    return {row[0]: Suppression(*row) for row in rows}

@@ -1,0 +1,179 @@
+"""Drop expired sends: old messages that went out fine and never bounced, complained or were rejected.
+
+A message is pruned when every recipient's final_status is sent, delivered or delayed, its last event
+is older than ``now - retention_days``, and it has no Bounce, Complaint or Reject event at all (so
+out-of-office bounces and not-spam complaints stay). In one transaction its send counts are added to
+``raw.pruned_sends_daily`` (deliverability_daily adds them back, so no daily figure changes), it is
+recorded in ``raw.pruned_messages`` (ingest drops late duplicates of it), and its rows leave
+``raw.ses_events`` and every dbt table with a ``message_id`` column. Then a checkpoint reclaims space.
+
+retention_days >= soft_bounce_expiry_days (14) is what makes this unable to change suppression_list:
+a delivery older than that can only follow soft bounces whose suppression has already expired.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bouncehouse import warehouse
+from bouncehouse.config import Settings
+from bouncehouse.digest.data import find_relation
+from bouncehouse.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# Must match the dbt var soft_bounce_expiry_days (dbt/dbt_project.yml).
+SOFT_BOUNCE_EXPIRY_DAYS = 14
+PRUNABLE_STATUSES = ("sent", "delivered", "delayed")
+# Event types (eventType, or notificationType for identity notifications) that keep a message forever.
+KEEP_EVENT_TYPES = ("Bounce", "Complaint", "Reject")
+# Schemas Python owns; every other schema's tables are dbt's.
+PYTHON_SCHEMAS = (warehouse.RAW_SCHEMA, warehouse.OPS_SCHEMA)
+
+
+def _file_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + ".wal")
+    return sum(p.stat().st_size for p in (path, wal) if p.exists())
+
+
+def _dbt_tables_with_message_id(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    rows = con.execute(
+        """
+        select c.table_schema, c.table_name
+        from information_schema.columns c
+        join information_schema.tables t
+          on t.table_catalog = c.table_catalog and t.table_schema = c.table_schema and t.table_name = c.table_name
+        where c.column_name = 'message_id'
+          and t.table_type = 'BASE TABLE'
+          and c.table_catalog = current_database()
+          and c.table_schema not in ?
+          and c.table_schema not like 'temp%'
+        order by 1, 2
+        """,
+        [list(PYTHON_SCHEMAS)],
+    ).fetchall()
+    return [(schema, table) for schema, table in rows]
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def prune(settings: Settings) -> dict[str, Any]:
+    if settings.retention_days < SOFT_BOUNCE_EXPIRY_DAYS:
+        raise ConfigError(
+            f"BOUNCEHOUSE_RETENTION_DAYS / --retention-days is {settings.retention_days}; it must be at least "
+            f"{SOFT_BOUNCE_EXPIRY_DAYS} (the soft-bounce expiry), or pruning could change the suppression list"
+        )
+    cutoff = settings.now() - timedelta(days=settings.retention_days)
+    path = Path(settings.warehouse)
+    bytes_before = _file_bytes(path)
+    pruned_at = datetime.now(UTC).replace(tzinfo=None)
+    counts: dict[str, Any] = {"cutoff": cutoff.isoformat(sep=" "), "retention_days": settings.retention_days}
+
+    with warehouse.session(path, lock_timeout=settings.lock_timeout) as con:
+        message_status = find_relation(con, "message_status")
+        if message_status is None:
+            raise ConfigError(
+                "the warehouse has no message_status: run `python -m bouncehouse transform` before prune"
+            )
+        bytes_before = _file_bytes(path)
+        con.execute("begin transaction")
+        try:
+            # Decided from raw events as well as the mart, so an event that arrived after the last
+            # transform (a late bounce) still protects its message.
+            con.execute(
+                f"""
+                create or replace temp table prune_candidates as
+                with status as (
+                    select message_id,
+                           bool_and(final_status in ?) as all_prunable,
+                           max(last_event_at) as last_status_event
+                    from {message_status}
+                    group by message_id
+                ),
+                raw_events as (
+                    select message_id,
+                           max(event_at) as last_raw_event,
+                           count_if(event_type in ?) as kept_events
+                    from raw.ses_events
+                    where message_id is not null
+                    group by message_id
+                )
+                select s.message_id
+                from status s
+                left join raw_events r using (message_id)
+                where s.all_prunable
+                  and coalesce(r.kept_events, 0) = 0
+                  and greatest(coalesce(r.last_raw_event, s.last_status_event), s.last_status_event) < ?
+                """,
+                [list(PRUNABLE_STATUSES), list(KEEP_EVENT_TYPES), cutoff],
+            )
+            messages = con.execute("select count(*) from prune_candidates").fetchone()[0]
+            recipients = con.execute(
+                f"select count(*) from {message_status} where message_id in (select message_id from prune_candidates)"
+            ).fetchone()[0]
+            con.execute(
+                f"""
+                insert into raw.pruned_sends_daily (day, sent, delivered, pruned_at)
+                select sent_at::date, count(*), count_if(final_status = 'delivered'), ?
+                from {message_status}
+                where message_id in (select message_id from prune_candidates)
+                group by 1
+                """,
+                [pruned_at],
+            )
+            con.execute(
+                f"""
+                insert into raw.pruned_messages (message_id, sent_at, pruned_at)
+                select message_id, min(sent_at), ?
+                from {message_status}
+                where message_id in (select message_id from prune_candidates)
+                group by message_id
+                """,
+                [pruned_at],
+            )
+            events = con.execute(
+                "delete from raw.ses_events where message_id in (select message_id from prune_candidates)"
+            ).fetchone()[0]
+            deleted_by_table: dict[str, int] = {}
+            for schema, table in _dbt_tables_with_message_id(con):
+                deleted = con.execute(
+                    f"delete from {_quote(schema)}.{_quote(table)} "
+                    "where message_id in (select message_id from prune_candidates)"
+                ).fetchone()[0]
+                deleted_by_table[f"{schema}.{table}"] = int(deleted)
+            con.execute("drop table prune_candidates")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        # CHECKPOINT writes the deletions into the file and frees their blocks (VACUUM reclaims
+        # nothing in DuckDB); freed blocks are reused by later loads rather than returned to the OS.
+        con.execute("force checkpoint")
+        size = con.execute(
+            "select total_blocks, free_blocks, block_size from pragma_database_size()"
+        ).fetchone()
+    bytes_after = _file_bytes(path)
+
+    counts.update(
+        {
+            "messages": int(messages),
+            "recipients": int(recipients),
+            "events": int(events),
+            "mart_rows": deleted_by_table,
+            "bytes_before": bytes_before,
+            "bytes_after": bytes_after,
+            "free_bytes": int(size[1]) * int(size[2]) if size else None,
+        }
+    )
+    log.info(
+        "prune (sends older than %s): %d messages, %d recipients, %d events removed; %d -> %d bytes (%s free for reuse)",
+        cutoff, messages, recipients, events, bytes_before, bytes_after, counts["free_bytes"],
+    )  # fmt: skip
+    return counts
