@@ -193,6 +193,7 @@ def smtp_settings_from_params(params: Mapping[str, Any]) -> Any:
         starttls=params["starttls"],
         ssl=params["ssl"],
         timeout=params["timeout"],
+        from_email=params["from_email"],
     )
 
 
