@@ -45,7 +45,11 @@ class Route:
         return self.tag is None
 
     def describe(self) -> str:
-        return "every message no other route takes" if self.is_catch_all else f"messages tagged {self.tag}={self.equals}"
+        return (
+            "every message no other route takes"
+            if self.is_catch_all
+            else f"messages tagged {self.tag}={self.equals}"
+        )
 
 
 def normalize_address(value: str) -> str:
@@ -85,7 +89,9 @@ def parse_routes(document: Any, *, where: str = "routes file") -> list[Route]:
         raise ConfigError(f"{where} must be a mapping with a `routes:` list")
     unknown = set(document) - {"routes"}
     if unknown:
-        raise ConfigError(f"{where}: unknown top-level key(s) {', '.join(sorted(map(str, unknown)))} (only `routes:`)")
+        raise ConfigError(
+            f"{where}: unknown top-level key(s) {', '.join(sorted(map(str, unknown)))} (only `routes:`)"
+        )
     items = document["routes"]
     if not isinstance(items, Sequence) or isinstance(items, str) or not items:
         raise ConfigError(f"{where}: `routes:` must be a non-empty list of routes")
@@ -110,7 +116,9 @@ def _parse_route(item: Any, index: int, where: str) -> Route:
         raise ConfigError(f"{label} must be a mapping with name, admins and optional when")
     unknown = set(item) - _ROUTE_KEYS
     if unknown:
-        raise ConfigError(f"{label}: unknown key(s) {', '.join(sorted(map(str, unknown)))} (allowed: name, admins, when)")
+        raise ConfigError(
+            f"{label}: unknown key(s) {', '.join(sorted(map(str, unknown)))} (allowed: name, admins, when)"
+        )
     name = item.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{label} needs a `name:` (a non-empty string)")
@@ -135,18 +143,24 @@ def _parse_route(item: Any, index: int, where: str) -> Route:
     when = item.get("when")
     if when is None:
         if "when" in item:
-            raise ConfigError(f"{label}: `when:` is empty (give tag and equals, or drop `when` for a catch-all)")
+            raise ConfigError(
+                f"{label}: `when:` is empty (give tag and equals, or drop `when` for a catch-all)"
+            )
         return Route(name=name, admins=tuple(admins))
     if not isinstance(when, Mapping):
         raise ConfigError(f"{label}: `when:` must be a mapping {{tag: NAME, equals: VALUE}}")
     unknown = set(when) - _WHEN_KEYS
     if unknown:
-        raise ConfigError(f"{label}: unknown key(s) in `when:` {', '.join(sorted(map(str, unknown)))} (allowed: tag, equals)")
+        raise ConfigError(
+            f"{label}: unknown key(s) in `when:` {', '.join(sorted(map(str, unknown)))} (allowed: tag, equals)"
+        )
     tag, equals = when.get("tag"), when.get("equals")
     if not isinstance(tag, str) or not tag.strip():
         raise ConfigError(f"{label}: `when:` needs `tag:` (a tag name)")
     if isinstance(equals, bool) or not isinstance(equals, str | int | float):
-        raise ConfigError(f"{label}: `when:` needs `equals:` (a tag value; quote it if it looks like true/false)")
+        raise ConfigError(
+            f"{label}: `when:` needs `equals:` (a tag value; quote it if it looks like true/false)"
+        )
     return Route(name=name, admins=tuple(admins), tag=tag.strip(), equals=str(equals))
 
 

@@ -57,11 +57,13 @@ class RateCheck:
     def level(self) -> str:
         if self.value is None:
             return "no data"
-        if self.value >= self.pause:
+        # A hair of tolerance so 0.05 * 0.8 counts as 4% (floating point makes it 0.04000000000000001).
+        value = self.value + 1e-12
+        if value >= self.pause:
             return "pause"
-        if self.value >= self.review:
+        if value >= self.review:
             return "review"
-        if self.value >= self.review * NEAR_SHARE:
+        if value >= self.review * NEAR_SHARE:
             return "near"
         return "ok"
 
