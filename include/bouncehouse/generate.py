@@ -1,0 +1,190 @@
+"""``python -m bouncehouse generate``: a realistic, deterministic Firehose landing tree of SES feedback.
+
+The tree is what S3 would hold at the end of the simulated period: messages are sent over
+``[start, start + days)`` (more by day than by night), SES reports what happens to each recipient
+(generate_ses), SNS and Firehose carry the events to ``YYYY/MM/DD/HH/`` objects by arrival time
+(generate_firehose); events that would arrive after the period ends are not there yet.
+
+It streams: messages are simulated send-hour by send-hour and each arrival hour is written as soon
+as no later send can arrive in it, so memory holds only the hours still open (events arrive at most
+a day after their send). Same arguments, same bytes: one ``random.Random(seed)``, no clock (unless
+``start`` is None), gzip with mtime 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bouncehouse.errors import ConfigError
+from bouncehouse.generate_firehose import FirehoseWriter, Record
+from bouncehouse.generate_ses import (
+    DAY,
+    FORCED_SCENARIOS,
+    HOUR,
+    MINUTE,
+    Simulator,
+    repeat_soft_bounce_address,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_DAYS = 366
+REPEAT_SOFT_BOUNCE_MIN_MESSAGES = 30
+
+
+def generate(out: Path, *, messages: int, start: datetime | None, days: int, seed: int) -> dict[str, Any]:
+    """Write ``messages`` simulated messages' SES feedback under ``out`` and return what was written.
+
+    ``start`` is naive UTC (an aware datetime is converted); None means ``days`` days before now,
+    truncated to the hour. Returns counts of exactly what is on disk: objects, records, events
+    (distinct), messages, recipients, bytes, duplicates and malformed records by kind, and more.
+    """
+    if messages < 1:
+        raise ConfigError(f"--messages must be at least 1, got {messages}")
+    if not 1 <= days <= MAX_DAYS:
+        raise ConfigError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
+    start = _period_start(start, days)
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror}") from None
+    existing = sum(1 for p in out.rglob("*") if p.is_file())
+    if existing:
+        log.warning("%s already holds %d files: new objects are added beside them", out, existing)
+
+    started = time.monotonic()
+    start_ms = int(start.replace(tzinfo=UTC).timestamp() * 1000)
+    hours = days * 24
+    end_ms = start_ms + hours * HOUR
+    rng = random.Random(seed)
+    simulator = Simulator(rng, address_pool_size=max(20, int(messages * 0.7)))
+    writer = FirehoseWriter(out, rng, end_ms=end_ms)
+
+    repeat_sends = _repeat_soft_bounce_schedule(rng, messages, start_ms, end_ms)
+    regular = messages - len(repeat_sends)
+    per_hour = _sends_per_hour(regular, start_ms, hours)
+    forced = _forced_positions(regular)
+
+    pending: dict[int, list[Record]] = defaultdict(list)
+    event_seq = message_seq = regular_index = 0
+    pending[0].append(writer.setup_notice(start_ms + 5 * MINUTE, event_seq))
+    event_seq += 1
+    repeat_at = 0
+    for hour in range(hours):
+        hour_ms = start_ms + hour * HOUR
+        sends = sorted(hour_ms + rng.randrange(HOUR) for _ in range(per_hour[hour]))
+        batch: list[tuple[int, str | None, str | None, bool]] = [(t, "regular", None, False) for t in sends]
+        while repeat_at < len(repeat_sends) and repeat_sends[repeat_at][0] < hour_ms + HOUR:
+            batch.append(repeat_sends[repeat_at])
+            repeat_at += 1
+        batch.sort(key=lambda item: item[0])
+        for t0_ms, kind, address, delivered in batch:
+            if kind == "regular":
+                _, recipients, events = simulator.message(t0_ms, forced.get(regular_index))
+                regular_index += 1
+            else:
+                _, recipients, events = simulator.repeat_soft_bounce_message(
+                    t0_ms, address, delivered=delivered
+                )
+            for event in events:
+                if event.at_ms >= end_ms:
+                    continue
+                record = writer.wrap(
+                    event, event_seq=event_seq, message_seq=message_seq, recipients=recipients
+                )
+                event_seq += 1
+                if record is not None:
+                    pending[(record.arrival_ms - start_ms) // HOUR].append(record)
+            message_seq += 1
+        # Nothing sent later than this hour can arrive in it: write it out.
+        writer.write_hour(pending.pop(hour, []))
+        if (hour + 1) % 24 == 0 or hour + 1 == hours:
+            log.info(
+                "generate: day %d/%d (%d%%): %d objects, %d records so far",
+                (hour + 1 + 23) // 24, days, 100 * (hour + 1) // hours, writer.tally.objects, writer.tally.records,
+            )  # fmt: skip
+
+    result = writer.tally.as_dict()
+    result.update(
+        out=str(out),
+        start=start.isoformat(),
+        end=(start + timedelta(days=days)).isoformat(),
+        seed=seed,
+        messages_simulated=messages,
+        repeat_soft_bounce_addresses=len({a for _, _, a, _ in repeat_sends}),
+        seconds=round(time.monotonic() - started, 1),
+    )
+    log.info(
+        "generate: wrote %d objects, %d records (%d events, %d messages, %d duplicates, %d malformed), %d bytes in %.1fs",
+        result["objects"], result["records"], result["events"], result["messages"], result["duplicates"],
+        result["malformed"], result["bytes"], result["seconds"],
+    )  # fmt: skip
+    return result
+
+
+def _period_start(start: datetime | None, days: int) -> datetime:
+    if start is None:
+        now = datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+        return now - timedelta(days=days)
+    if start.tzinfo is not None:
+        start = start.astimezone(UTC).replace(tzinfo=None)
+    return start.replace(microsecond=0)
+
+
+def _sends_per_hour(total: int, start_ms: int, hours: int) -> list[int]:
+    """Spread ``total`` sends over the hours, busier by day (UTC) than by night; exact total."""
+    first_hour_of_day = (start_ms // HOUR) % 24
+    weights = []
+    for hour in range(hours):
+        hour_of_day = (first_hour_of_day + hour) % 24
+        weights.append(0.3 + 0.7 * max(0.0, math.sin(math.pi * (hour_of_day - 6) / 16)))
+    scale = total / sum(weights)
+    exact = [w * scale for w in weights]
+    counts = [int(x) for x in exact]
+    # Largest remainders take the sends that rounding down left over.
+    for index in sorted(range(hours), key=lambda i: (counts[i] - exact[i], i))[: total - sum(counts)]:
+        counts[index] += 1
+    return counts
+
+
+def _forced_positions(regular: int) -> dict[int, str]:
+    """Put each forced scenario on one message, spread over the first 80% of the sends (so their
+    late events still land before the period ends)."""
+    n = len(FORCED_SCENARIOS)
+    if regular <= n:
+        return dict(enumerate(FORCED_SCENARIOS[:regular]))
+    span = 0.8 * regular if 0.8 * regular >= n else regular
+    return {int((k + 0.5) * span / n): scenario for k, scenario in enumerate(FORCED_SCENARIOS)}
+
+
+def _repeat_soft_bounce_schedule(
+    rng: random.Random, messages: int, start_ms: int, end_ms: int
+) -> list[tuple[int, str, str, bool]]:
+    """Sends to a few mailboxes that stay full: 3-5 soft bounces each within six days, so the
+    soft-bounce suppression rule fires. Every third address recovers: a later message is delivered.
+    Returns (send time, "repeat", address, delivered) sorted by time."""
+    if messages < REPEAT_SOFT_BOUNCE_MIN_MESSAGES:
+        return []
+    count = max(3, min(100, messages // 800))
+    usable = end_ms - start_ms - 6 * HOUR  # the last bounce lands well before the period ends
+    window = min(6 * DAY, usable)
+    sends: list[tuple[int, str, str, bool]] = []
+    for index in range(count):
+        address = repeat_soft_bounce_address(index)
+        begin = start_ms + rng.randrange(max(1, usable - window + 1))
+        times = sorted(begin + rng.randrange(window) for _ in range(rng.randint(3, 5)))
+        sends += [(t, "repeat", address, False) for t in times]
+        if index % 3 == 2:
+            recovered = times[-1] + rng.randint(HOUR, 12 * HOUR)
+            if recovered < end_ms - 2 * HOUR:
+                sends.append((recovered, "repeat", address, True))
+    sends.sort(key=lambda item: item[0])
+    return sends
