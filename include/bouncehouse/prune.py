@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # Must match the dbt var soft_bounce_expiry_days (dbt/dbt_project.yml).
 SOFT_BOUNCE_EXPIRY_DAYS = 14
 PRUNABLE_STATUSES = ("sent", "delivered", "delayed")
+# deliverability_daily has a `delayed` column: a delayed send may only go once raw.pruned_sends_daily
+# can carry that figure (a `delayed` column the mart adds back), or the next transform would change it.
+DELAYED_STATUS = "delayed"
 # Event types (eventType, or notificationType for identity notifications) that keep a message forever.
 KEEP_EVENT_TYPES = ("Bounce", "Complaint", "Reject")
 # Schemas Python owns; every other schema's tables are dbt's.
@@ -60,6 +63,15 @@ def _dbt_tables_with_message_id(con: duckdb.DuckDBPyConnection) -> list[tuple[st
     return [(schema, table) for schema, table in rows]
 
 
+def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.columns where table_schema = ? and table_name = ? and column_name = ?",
+            [schema, table, column],
+        ).fetchone()[0]
+    )
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -83,6 +95,8 @@ def prune(settings: Settings) -> dict[str, Any]:
                 "the warehouse has no message_status: run `python -m bouncehouse transform` before prune"
             )
         bytes_before = _file_bytes(path)
+        carries_delayed = _has_column(con, warehouse.RAW_SCHEMA, "pruned_sends_daily", "delayed")
+        statuses = [s for s in PRUNABLE_STATUSES if carries_delayed or s != DELAYED_STATUS]
         con.execute("begin transaction")
         try:
             # Decided from raw events as well as the mart, so an event that arrived after the last
@@ -112,16 +126,19 @@ def prune(settings: Settings) -> dict[str, Any]:
                   and coalesce(r.kept_events, 0) = 0
                   and greatest(coalesce(r.last_raw_event, s.last_status_event), s.last_status_event) < ?
                 """,
-                [list(PRUNABLE_STATUSES), list(KEEP_EVENT_TYPES), cutoff],
+                [statuses, list(KEEP_EVENT_TYPES), cutoff],
             )
             messages = con.execute("select count(*) from prune_candidates").fetchone()[0]
             recipients = con.execute(
                 f"select count(*) from {message_status} where message_id in (select message_id from prune_candidates)"
             ).fetchone()[0]
+            delayed_column, delayed_value = (
+                (", delayed", ", count_if(final_status = 'delayed')") if carries_delayed else ("", "")
+            )
             con.execute(
                 f"""
-                insert into raw.pruned_sends_daily (day, sent, delivered, pruned_at)
-                select sent_at::date, count(*), count_if(final_status = 'delivered'), ?
+                insert into raw.pruned_sends_daily (day, sent, delivered{delayed_column}, pruned_at)
+                select sent_at::date, count(*), count_if(final_status = 'delivered'){delayed_value}, ?
                 from {message_status}
                 where message_id in (select message_id from prune_candidates)
                 group by 1
@@ -160,6 +177,9 @@ def prune(settings: Settings) -> dict[str, Any]:
             "select total_blocks, free_blocks, block_size from pragma_database_size()"
         ).fetchone()
     bytes_after = _file_bytes(path)
+    # Analysts read the published snapshot: refresh it if there is one, so it too forgets the pruned sends.
+    if warehouse.snapshot_path(path).exists():
+        warehouse.publish_snapshot(path, lock_timeout=settings.lock_timeout)
 
     counts.update(
         {

@@ -106,6 +106,13 @@ class Message:
     def reject(self) -> dict[str, Any]:
         return {"eventType": "Reject", "mail": self.mail, "reject": {"reason": "Bad content"}}
 
+    def open(self, at: datetime) -> dict[str, Any]:
+        return {
+            "eventType": "Open",
+            "mail": self.mail,
+            "open": {"timestamp": _iso(at), "userAgent": "Mozilla/5.0", "ipAddress": "198.51.100.7"},
+        }
+
     def delay(self, at: datetime) -> dict[str, Any]:
         return {
             "eventType": "DeliveryDelay",
@@ -120,7 +127,7 @@ class Message:
 
 
 def _event_at(event: Mapping[str, Any]) -> str:
-    for key in ("bounce", "complaint", "delivery", "deliveryDelay"):
+    for key in ("bounce", "complaint", "delivery", "deliveryDelay", "open"):
         if key in event:
             return event[key]["timestamp"]
     return event["mail"]["timestamp"]

@@ -1,0 +1,30 @@
+"""A warehouse built for real (hand-made SES JSON -> raw.ses_events -> dbt through transform), once per
+worker, copied per test so each test starts from the same marts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from digest_scenario import ROUTES_YAML, DigestEnv, make_settings, scenario_events
+from ses_builders import load_events
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from bouncehouse.transform import transform
+
+    home = tmp_path_factory.mktemp("digest-build")
+    path = home / "warehouse.duckdb"
+    load_events(path, scenario_events())
+    transform(make_settings(home, path))
+    return path
+
+
+@pytest.fixture
+def digest_env(built_warehouse: Path, tmp_path: Path) -> DigestEnv:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse, path)
+    (tmp_path / "routes.yml").write_text(ROUTES_YAML)
+    return DigestEnv(home=tmp_path, settings=make_settings(tmp_path, path))
