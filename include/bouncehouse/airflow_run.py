@@ -57,6 +57,10 @@ def airflow_env(
     env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(root / "plugins"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("BOUNCEHOUSE_HOME", str(root))
+    # `airflow standalone` starts its components as `airflow ...` by name: put this venv's bin first.
+    bin_dir = str(Path(sys.executable).parent)
+    if env.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     # Cosmos would otherwise try to report usage to a third party on every task.
     env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
     # `airflow dags test` runs every task in one process: a failure should end the run now rather than
