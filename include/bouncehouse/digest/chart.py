@@ -46,15 +46,25 @@ def rates_chart_png(series: Sequence[DayPoint]) -> bytes:
     axes = figure.subplots(2, 1, sharex=True)
     for ax, (title, rates, review, pause, colour) in zip(axes, panels, strict=True):
         values = [math.nan if rate is None else rate * 100 for rate in rates]
-        ax.plot(days, values, marker="o", markersize=3, linewidth=1.6, color=colour, label="daily rate")
+        # A day with a handful of sends can reach 100%; cap the scale so the limit lines stay readable
+        # and mark the days above it with an arrow and their value.
+        top = pause * 100 * 2.5
+        highest = max((v for v in values if not math.isnan(v)), default=0.0)
+        y_max = max(pause * 100 * 1.2, min(highest * 1.1, top))
+        shown = [min(v, y_max) if not math.isnan(v) else v for v in values]
+        ax.plot(days, shown, marker="o", markersize=3, linewidth=1.6, color=colour, label="daily rate")
+        for day, value in zip(days, values, strict=True):
+            if not math.isnan(value) and value > y_max:
+                ax.plot([day], [y_max], marker="^", markersize=7, color=colour, clip_on=False)
+                ax.annotate(f"{value:.3g}%", (day, y_max), textcoords="offset points", xytext=(0, -14),
+                            ha="center", fontsize=7, color=colour)  # fmt: skip
         ax.axhline(
             review * 100, color="#e67e22", linestyle="--", linewidth=1.2, label=f"review {review * 100:g}%"
         )
         ax.axhline(
             pause * 100, color="#c0392b", linestyle=":", linewidth=1.4, label=f"pause {pause * 100:g}%"
         )
-        highest = max((v for v in values if not math.isnan(v)), default=0.0)
-        ax.set_ylim(0, max(pause * 100 * 1.2, highest * 1.1))
+        ax.set_ylim(0, y_max)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}%"))
         ax.set_title(title, fontsize=10, loc="left")
         ax.grid(True, axis="y", alpha=0.3)

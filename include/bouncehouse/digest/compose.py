@@ -58,7 +58,10 @@ def digest_subject(route_day: RouteDay, account: AccountStats) -> str:
 
 
 def _tags_text(tags: Mapping[str, Sequence[str]]) -> str:
-    return ", ".join(f"{name}={'|'.join(values)}" for name, values in sorted(tags.items()))
+    """The message's own tags; SES's automatic ``ses:*`` tags (source IP, configuration set) are noise here."""
+    return ", ".join(
+        f"{name}={'|'.join(values)}" for name, values in sorted(tags.items()) if not name.startswith("ses:")
+    )
 
 
 def _when(value: datetime | None) -> str:
@@ -275,11 +278,11 @@ def render_html(
             parts.append(
                 f"<tr><td {cell}><b>{e(row.recipient)}</b></td>"
                 f'<td {cell}><span style="color:{status_colours.get(row.status, "#222")};font-weight:bold">'
-                f'{e(status)}</span><br><span style="color:#777">{e(_when(row.status_at))}</span></td>'
+                f'{e(status)}</span><br><span style="color:#777;white-space:nowrap">{e(_when(row.status_at))}</span></td>'
                 f"<td {cell}>{e(_type_text(row))}</td>"
                 f'<td {cell}><code style="font-size:11px;white-space:pre-wrap;word-break:break-word">'
                 f"{e(row.diagnostic_code or '')}</code></td>"
-                f"<td {cell}>{e(_when(row.sent_at))}</td>"
+                f"<td {cell} nowrap>{e(_when(row.sent_at))}</td>"
                 f"<td {cell}>{e(row.subject or '')}</td>"
                 f"<td {cell}>{e(_tags_text(row.tags))}</td></tr>"
             )
