@@ -1,0 +1,57 @@
+"""`make run`'s driver: which environment Airflow gets, and when demo data is generated (contract)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bouncehouse.airflow_run import DAG_ORDER, airflow_env, ensure_demo_data
+from bouncehouse.config import load_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_dags_run_in_the_contract_order() -> None:
+    assert DAG_ORDER == (
+        "bouncehouse_ingest",
+        "bouncehouse_transform",
+        "bouncehouse_digest",
+        "bouncehouse_prune",
+    )
+
+
+def test_airflow_env_is_project_local_and_keeps_what_the_caller_set(tmp_path: Path) -> None:
+    env = airflow_env({"PATH": "/usr/bin", "BOUNCEHOUSE_SOURCE": "s3://b/p/"}, tmp_path)
+    assert env["AIRFLOW_HOME"] == str(tmp_path / ".airflow")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path / "dags")
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["BOUNCEHOUSE_SOURCE"] == "s3://b/p/", "BOUNCEHOUSE_* reach the DAGs unchanged"
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+    assert env["BOUNCEHOUSE_RETRIES"] == "0"
+
+    mine = airflow_env({"AIRFLOW_HOME": "/srv/airflow", "BOUNCEHOUSE_RETRIES": "3"}, tmp_path)
+    assert mine["AIRFLOW_HOME"] == "/srv/airflow" and mine["BOUNCEHOUSE_RETRIES"] == "3"
+    assert "BOUNCEHOUSE_RETRIES" not in airflow_env({}, tmp_path, fail_fast=False)
+
+
+def test_demo_data_when_the_default_source_is_empty(tmp_path: Path) -> None:
+    settings = load_settings(env={"BOUNCEHOUSE_HOME": str(tmp_path)})
+    assert settings.source_is_default
+    written = ensure_demo_data(settings)
+    assert written is not None and written["messages"] == 3000
+    files = [p for p in (tmp_path / "data" / "landing").rglob("*") if p.is_file()]
+    assert len(files) == written["objects"]
+    # Once the source holds something, nothing more is generated.
+    assert ensure_demo_data(settings) is None
+    assert len([p for p in (tmp_path / "data" / "landing").rglob("*") if p.is_file()]) == len(files)
+
+
+def test_no_demo_data_for_a_source_the_user_chose(tmp_path: Path) -> None:
+    chosen = tmp_path / "my-landing"
+    settings = load_settings(env={"BOUNCEHOUSE_HOME": str(tmp_path), "BOUNCEHOUSE_SOURCE": str(chosen)})
+    assert ensure_demo_data(settings) is None
+    assert not chosen.exists()
+    # Even when the chosen path is the default one, spelled out.
+    spelled = load_settings(env={"BOUNCEHOUSE_HOME": str(tmp_path), "BOUNCEHOUSE_SOURCE": "data/landing"})
+    assert ensure_demo_data(spelled) is None
+    assert not (tmp_path / "data" / "landing").exists()
