@@ -216,10 +216,16 @@ class SesTransport:
         if client is None:
             import boto3
             from botocore.config import Config
+            from botocore.exceptions import NoRegionError
 
             # Our own retry loop knows which failures are safe to retry; botocore's would also
             # retry a read timeout, which can send twice.
-            client = boto3.client("ses", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+            try:
+                client = boto3.client("ses", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+            except NoRegionError:
+                raise ConfigError(
+                    "the ses digest transport needs an AWS region: set AWS_DEFAULT_REGION"
+                ) from None
         self.client = client
 
     def send(self, message: EmailMessage, *, sender: str, recipients: Sequence[str], key: str) -> str:
@@ -227,6 +233,9 @@ class SesTransport:
             ClientError,
             ConnectTimeoutError,
             EndpointConnectionError,
+            NoCredentialsError,
+            ParamValidationError,
+            PartialCredentialsError,
         )
 
         payload = message.as_bytes(policy=SMTP_POLICY)
@@ -254,6 +263,8 @@ class SesTransport:
             if status >= 500:
                 raise UncertainFailure(f"{text} (server error; the message may have been sent)") from None
             raise PermanentFailure(text) from None
+        except (NoCredentialsError, PartialCredentialsError, ParamValidationError) as exc:
+            raise PermanentFailure(f"SES request not sent: {exc}") from None
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             raise TemporaryFailure(f"SES unreachable: {exc}") from None
         except Exception as exc:  # read timeouts, dropped connections: the request may have arrived
