@@ -62,27 +62,33 @@ def generate(out: Path, *, messages: int, start: datetime | None, days: int, see
 
     started = time.monotonic()
     start_ms = int(start.replace(tzinfo=UTC).timestamp() * 1000)
-    hours = days * 24
-    end_ms = start_ms + hours * HOUR
+    end_ms = start_ms + days * DAY
     rng = random.Random(seed)
     simulator = Simulator(rng, address_pool_size=max(20, int(messages * 0.7)))
     writer = FirehoseWriter(out, rng, end_ms=end_ms)
 
     repeat_sends = _repeat_soft_bounce_schedule(rng, messages, start_ms, end_ms)
     regular = messages - len(repeat_sends)
-    per_hour = _sends_per_hour(regular, start_ms, hours)
+    # Work in UTC clock hours (the first and last may be partial when start is not on the hour).
+    first_hour, last_hour = start_ms // HOUR, (end_ms - 1) // HOUR
+    slices = [
+        (max(start_ms, h * HOUR), min(end_ms, (h + 1) * HOUR)) for h in range(first_hour, last_hour + 1)
+    ]
+    per_hour = _sends_per_hour(regular, slices)
     forced = _forced_positions(regular)
 
     pending: dict[int, list[Record]] = defaultdict(list)
     event_seq = message_seq = regular_index = 0
-    pending[0].append(writer.setup_notice(start_ms + 5 * MINUTE, event_seq))
+    notice = writer.setup_notice(start_ms + 5 * MINUTE, event_seq)
+    pending[notice.arrival_ms // HOUR].append(notice)
     event_seq += 1
     repeat_at = 0
-    for hour in range(hours):
-        hour_ms = start_ms + hour * HOUR
-        sends = sorted(hour_ms + rng.randrange(HOUR) for _ in range(per_hour[hour]))
-        batch: list[tuple[int, str | None, str | None, bool]] = [(t, "regular", None, False) for t in sends]
-        while repeat_at < len(repeat_sends) and repeat_sends[repeat_at][0] < hour_ms + HOUR:
+    for number, (hour, (slice_start, slice_end)) in enumerate(
+        zip(range(first_hour, last_hour + 1), slices, strict=True)
+    ):
+        sends = sorted(slice_start + rng.randrange(slice_end - slice_start) for _ in range(per_hour[number]))
+        batch: list[tuple[int, str, str | None, bool]] = [(t, "regular", None, False) for t in sends]
+        while repeat_at < len(repeat_sends) and repeat_sends[repeat_at][0] < slice_end:
             batch.append(repeat_sends[repeat_at])
             repeat_at += 1
         batch.sort(key=lambda item: item[0])
@@ -102,14 +108,14 @@ def generate(out: Path, *, messages: int, start: datetime | None, days: int, see
                 )
                 event_seq += 1
                 if record is not None:
-                    pending[(record.arrival_ms - start_ms) // HOUR].append(record)
+                    pending[record.arrival_ms // HOUR].append(record)
             message_seq += 1
-        # Nothing sent later than this hour can arrive in it: write it out.
+        # Nothing sent after this hour can arrive in it: write it out.
         writer.write_hour(pending.pop(hour, []))
-        if (hour + 1) % 24 == 0 or hour + 1 == hours:
+        if (number + 1) % 24 == 0 or hour == last_hour:
             log.info(
-                "generate: day %d/%d (%d%%): %d objects, %d records so far",
-                (hour + 1 + 23) // 24, days, 100 * (hour + 1) // hours, writer.tally.objects, writer.tally.records,
+                "generate: hour %d/%d (%d%%): %d objects, %d records so far",
+                number + 1, len(slices), 100 * (number + 1) // len(slices), writer.tally.objects, writer.tally.records,
             )  # fmt: skip
 
     result = writer.tally.as_dict()
@@ -139,18 +145,18 @@ def _period_start(start: datetime | None, days: int) -> datetime:
     return start.replace(microsecond=0)
 
 
-def _sends_per_hour(total: int, start_ms: int, hours: int) -> list[int]:
-    """Spread ``total`` sends over the hours, busier by day (UTC) than by night; exact total."""
-    first_hour_of_day = (start_ms // HOUR) % 24
+def _sends_per_hour(total: int, slices: list[tuple[int, int]]) -> list[int]:
+    """Spread ``total`` sends over the hour slices, busier by day (UTC) than by night; exact total."""
     weights = []
-    for hour in range(hours):
-        hour_of_day = (first_hour_of_day + hour) % 24
-        weights.append(0.3 + 0.7 * max(0.0, math.sin(math.pi * (hour_of_day - 6) / 16)))
+    for slice_start, slice_end in slices:
+        hour_of_day = (slice_start // HOUR) % 24
+        busy = 0.3 + 0.7 * max(0.0, math.sin(math.pi * (hour_of_day - 6) / 16))
+        weights.append(busy * (slice_end - slice_start) / HOUR)
     scale = total / sum(weights)
     exact = [w * scale for w in weights]
     counts = [int(x) for x in exact]
     # Largest remainders take the sends that rounding down left over.
-    for index in sorted(range(hours), key=lambda i: (counts[i] - exact[i], i))[: total - sum(counts)]:
+    for index in sorted(range(len(slices)), key=lambda i: (counts[i] - exact[i], i))[: total - sum(counts)]:
         counts[index] += 1
     return counts
 

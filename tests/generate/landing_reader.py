@@ -60,6 +60,7 @@ class Event:
     ses: dict
     key: str
     arrival_hour: datetime
+    published: str | None = None  # the envelope's Timestamp (SNS publish time)
 
     @property
     def type(self) -> str:
@@ -148,4 +149,5 @@ def _read_record(landing: Landing, record: bytes, key: str, arrival_hour: dateti
         return
     landing.copies[event_id] += 1
     landing.keys[event_id].append(key)
-    landing.events.setdefault(event_id, Event(event_id, envelope, ses, key, arrival_hour))
+    published = outer.get("Timestamp") if envelope else None
+    landing.events.setdefault(event_id, Event(event_id, envelope, ses, key, arrival_hour, published))

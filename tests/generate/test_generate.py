@@ -113,6 +113,23 @@ def test_events_land_after_their_event_time_and_out_of_order(tree) -> None:
     assert late > 100
 
 
+def test_hour_prefixes_are_utc_clock_hours_when_start_is_not_on_the_hour(tmp_path: Path) -> None:
+    result = generate(
+        tmp_path / "odd", messages=500, start=datetime(2026, 11, 20, 10, 37, 12), days=1, seed=4
+    )
+    landing = read_landing(tmp_path / "odd")
+    assert result["start"] == "2026-11-20T10:37:12"
+    assert min(landing.files)[:13] == "2026/11/20/10" and max(landing.files)[:13] == "2026/11/21/10"
+    checked = 0
+    for event in landing.events.values():
+        if event.published:
+            published = datetime.fromisoformat(event.published.replace("Z", "+00:00")).replace(tzinfo=None)
+            # Published before arrival, and the first copy arrived within its prefix's clock hour.
+            assert published < event.arrival_hour + timedelta(hours=1), (event.key, event.published)
+            checked += 1
+    assert checked > 500
+
+
 def test_objects_hold_hundreds_to_thousands_of_records(tmp_path: Path) -> None:
     result = generate(tmp_path / "big", messages=6000, start=datetime(2026, 5, 4), days=1, seed=3)
     landing = read_landing(tmp_path / "big")
