@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import time
 from collections import defaultdict
@@ -56,6 +57,8 @@ def generate(out: Path, *, messages: int, start: datetime | None, days: int, see
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the output folder {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"the output folder {out} is not writable: choose another --out")
     existing = sum(1 for p in out.rglob("*") if p.is_file())
     if existing:
         log.warning("%s already holds %d files: new objects are added beside them", out, existing)
