@@ -1,0 +1,128 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_id',
+        on_schema_change='fail'
+    )
+}}
+-- Every SES event in one narrow shape: one row per recipient it names (Delivery, Bounce, Complaint,
+-- DeliveryDelay), one row with a null recipient for events about the whole message (Send, Reject,
+-- Rendering Failure, Open, Click, ...). Incremental: a run parses only the events loaded since the
+-- last one (loaded_at watermark; the anti-join on event_id keeps a re-read batch single).
+
+with
+
+events as (
+
+    select * from {{ ref('stg_ses__messages') }}
+    {% if is_incremental() %}
+    where loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
+        and event_id not in (
+            select event_id from {{ this }}
+            where loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
+        )
+    {% endif %}
+
+),
+
+deliveries as (
+
+    select * from {{ ref('stg_ses__deliveries') }}
+
+),
+
+bounces as (
+
+    select * from {{ ref('stg_ses__bounces') }}
+
+),
+
+complaints as (
+
+    select * from {{ ref('stg_ses__complaints') }}
+
+),
+
+delivery_delays as (
+
+    select * from {{ ref('stg_ses__delivery_delays') }}
+
+),
+
+named_recipients as (
+
+    select
+        event_id,
+        recipient,
+        null::varchar as bounce_type,
+        null::varchar as bounce_sub_type,
+        null::varchar as diagnostic_code,
+        null::varchar as complaint_feedback_type
+    from deliveries
+    where event_id in (select event_id from events)
+
+    union all
+
+    select
+        event_id,
+        recipient,
+        bounce_type,
+        bounce_sub_type,
+        diagnostic_code,
+        null as complaint_feedback_type
+    from bounces
+    where event_id in (select event_id from events)
+
+    union all
+
+    select
+        event_id,
+        recipient,
+        null as bounce_type,
+        null as bounce_sub_type,
+        null as diagnostic_code,
+        complaint_feedback_type
+    from complaints
+    where event_id in (select event_id from events)
+
+    union all
+
+    select
+        event_id,
+        recipient,
+        null as bounce_type,
+        null as bounce_sub_type,
+        diagnostic_code,
+        null as complaint_feedback_type
+    from delivery_delays
+    where event_id in (select event_id from events)
+
+),
+
+unioned as (
+
+    select
+        events.event_id,
+        events.message_id,
+        events.event_type,
+        named_recipients.recipient,
+        named_recipients.bounce_type,
+        named_recipients.bounce_sub_type,
+        named_recipients.diagnostic_code,
+        named_recipients.complaint_feedback_type,
+        events.destination,
+        events.source_address,
+        events.subject,
+        events.tags,
+        events.is_digest,
+        events.sent_at,
+        events.event_at,
+        events.loaded_at
+    from events
+    left join named_recipients
+        on events.event_id = named_recipients.event_id
+
+)
+
+select * from unioned

@@ -1,0 +1,137 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='message_id',
+        on_schema_change='fail'
+    )
+}}
+-- One row per (message_id, recipient): the recipient's final status, decided only by the set of the
+-- message's events (never their order). Incremental: a run recomputes, from all their events, only
+-- the messages that have events loaded since the last build (delete+insert by message_id).
+
+with
+
+recipient_events as (
+
+    select * from {{ ref('int_recipient_events_classified') }}
+
+),
+
+{% if is_incremental() %}
+touched_messages as (
+
+    select distinct message_id
+    from {{ ref('int_recipient_events_unioned') }}
+    where loaded_at >= (select coalesce(max(last_loaded_at), '1900-01-01'::timestamp) from {{ this }})
+
+),
+{% endif %}
+
+message_events as (
+
+    select * from recipient_events
+    where message_id is not null
+    {% if is_incremental() %}
+        and message_id in (select message_id from touched_messages)
+    {% endif %}
+
+),
+
+tracked_message_events as (
+
+    -- The digest's own emails (tag bouncehouse_message=digest) are not tracked sends.
+    select * from message_events
+    where message_id not in (select message_id from message_events where is_digest)
+
+),
+
+message_recipients as (
+
+    -- Recipients: every address in mail.destination of any event, plus any address an event names.
+    select distinct message_id, recipient
+    from (
+        select message_id, unnest(destination) as recipient from tracked_message_events
+        union all
+        select message_id, recipient from tracked_message_events where recipient is not null
+    )
+
+),
+
+recipient_events_applied as (
+
+    -- The events that bear on each recipient: the ones naming it, and the ones about the whole message.
+    select
+        message_recipients.recipient as status_recipient,
+        tracked_message_events.*,
+        max(tracked_message_events.status_rank) over (
+            partition by message_recipients.message_id, message_recipients.recipient
+        ) as winning_rank
+    from message_recipients
+    inner join tracked_message_events
+        on tracked_message_events.message_id = message_recipients.message_id
+        and (
+            tracked_message_events.recipient = message_recipients.recipient
+            or tracked_message_events.applies_to_message
+        )
+
+),
+
+recipient_statuses as (
+
+    select
+        message_id,
+        status_recipient as recipient,
+        coalesce(max(implied_status) filter (where status_rank = winning_rank), 'sent') as final_status,
+        coalesce(
+            min(event_at) filter (where status_rank = winning_rank),
+            min(sent_at)
+        ) as status_at,
+        min(sent_at) as sent_at,
+        -- The bounce that explains the status: hard before soft before auto-reply, then the earliest.
+        first(
+            {'bounce_type': bounce_type, 'bounce_sub_type': bounce_sub_type, 'diagnostic_code': diagnostic_code}
+            order by status_rank desc nulls last, event_at, event_id
+        ) filter (where event_type = 'Bounce' and recipient = status_recipient) as bounce,
+        first(complaint_feedback_type order by event_at, event_id)
+            filter (where event_class = 'complaint') as complaint_feedback_type,
+        coalesce(bool_or(event_class = 'auto_reply'), false) as is_auto_reply,
+        coalesce(bool_or(event_class = 'open'), false) as opened,
+        coalesce(bool_or(event_class = 'click'), false) as clicked,
+        coalesce(bool_or(event_class = 'delivery'), false) as delivered,
+        first(tags order by tags is null, event_at, event_id) as tags,
+        first(source_address order by source_address is null, event_at, event_id) as source_address,
+        first(subject order by subject is null, event_at, event_id) as subject,
+        max(event_at) as last_event_at,
+        max(loaded_at) as last_loaded_at
+    from recipient_events_applied
+    group by message_id, status_recipient
+
+),
+
+final as (
+
+    select
+        message_id,
+        recipient,
+        final_status,
+        status_at,
+        sent_at,
+        bounce.bounce_type as bounce_type,
+        bounce.bounce_sub_type as bounce_sub_type,
+        bounce.diagnostic_code as diagnostic_code,
+        complaint_feedback_type,
+        is_auto_reply,
+        opened,
+        clicked,
+        delivered,
+        tags,
+        source_address,
+        subject,
+        last_event_at,
+        last_loaded_at
+    from recipient_statuses
+
+)
+
+select * from final

@@ -1,0 +1,252 @@
+"""``python -m bouncehouse transform``: ``dbt build`` of the dbt project in ``dbt/`` on the warehouse.
+
+dbt runs in this process through its programmatic entry point (``dbtRunner``), with the dbt var
+``as_of`` set to ``settings.now()`` and the warehouse path passed to ``dbt/profiles.yml`` through the
+``BOUNCEHOUSE_WAREHOUSE`` environment variable (the same profile the Airflow DAG gives Cosmos).
+A failing model or test raises TransformError naming the node; after a clean build the analysts'
+snapshot (``<name>.snapshot.duckdb``) is published.
+
+Each warehouse gets its own dbt target and log folders under ``dbt/target/runs/`` and ``dbt/logs/``, so
+builds of different warehouses (parallel tests, a second environment) never share dbt's state files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bouncehouse import warehouse
+from bouncehouse.config import Settings
+from bouncehouse.errors import ConfigError, TransformError, WarehouseBusyError
+
+log = logging.getLogger(__name__)
+
+MARTS = ("message_status", "suppression_list", "deliverability_daily")
+WAREHOUSE_ENV = "BOUNCEHOUSE_WAREHOUSE"
+PROJECT_DIR_ENV = "BOUNCEHOUSE_DBT_PROJECT_DIR"
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+_FAILED_STATUSES = ("error", "fail", "runtime error")
+
+
+def project_dir() -> Path:
+    """The dbt project: ``BOUNCEHOUSE_DBT_PROJECT_DIR`` if set, else ``dbt/`` at the repository root."""
+    configured = os.environ.get(PROJECT_DIR_ENV)
+    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "dbt"
+    if not (path / "dbt_project.yml").is_file():
+        raise ConfigError(
+            f"no dbt project at {path}: set {PROJECT_DIR_ENV} to the folder holding dbt_project.yml"
+        )
+    return path
+
+
+def _run_paths(project: Path, warehouse_path: Path) -> tuple[Path, Path]:
+    """dbt's target and log folders for one warehouse (a short hash of its path keeps them apart)."""
+    digest = hashlib.sha1(str(warehouse_path).encode()).hexdigest()[:10]
+    name = f"{warehouse_path.stem}-{digest}"
+    return project / "target" / "runs" / name, project / "logs" / name
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    return {"as_of": settings.now().isoformat(sep=" ")}
+
+
+@contextmanager
+def _warehouse_env(path: Path) -> Iterator[None]:
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(path)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+
+
+def _invoke(args: list[str]) -> Any:
+    from dbt.cli.main import dbtRunner
+
+    try:
+        return dbtRunner().invoke(args)
+    finally:
+        _release_duckdb()
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB instance dbt-duckdb keeps open for the life of the process.
+
+    Left open, it would hold the warehouse's write lock after dbt is done (no other process could load
+    or prune) and clash with read-only connections opened in this process.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if env is not None:
+            try:
+                env.close()
+            except Exception as exc:  # closing is best effort; the next open starts afresh
+                log.debug("closing dbt's DuckDB environment: %s", exc)
+
+
+def _node_results(result: Any) -> list[Any]:
+    return list(getattr(getattr(result, "result", None), "results", None) or [])
+
+
+def _first_line(text: Any) -> str:
+    """The line that says what went wrong (dbt's messages open with "Runtime Error in model x")."""
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    telling = [line for line in lines if not re.match(r"^\w+ Error in \w+ ", line)]
+    return (telling or lines or ["no message"])[0]
+
+
+def _failure_line(command: str, result: Any) -> str:
+    """One line naming the failing node (or dbt's own error when no node ran)."""
+    for node_result in _node_results(result):
+        status = str(getattr(node_result, "status", "")).lower()
+        if status in _FAILED_STATUSES:
+            node = node_result.node
+            kind = str(getattr(node, "resource_type", "node")).lower().replace("nodetype.", "")
+            failures = getattr(node_result, "failures", None)
+            extra = f" ({failures} failing rows)" if failures else ""
+            return (
+                f"dbt {command} failed at {kind} {node.unique_id}{extra}: {_first_line(node_result.message)}"
+            )
+    return f"dbt {command} failed: {_first_line(getattr(result, 'exception', None) or 'see dbt/logs')}"
+
+
+def _is_lock_failure(result: Any) -> bool:
+    texts = [str(getattr(result, "exception", "") or "")]
+    texts += [str(getattr(r, "message", "") or "") for r in _node_results(result)]
+    return any(marker in text for text in texts for marker in _LOCK_MARKERS)
+
+
+def _run_dbt(
+    command: list[str], settings: Settings, extra: list[str], target_path: Path | None = None
+) -> Any:
+    """Run one dbt command on the warehouse, retrying while another process holds its lock."""
+    path = Path(settings.warehouse).resolve()
+    # Creates the raw schema dbt reads as sources (and waits for the lock like every writer).
+    with warehouse.session(path, lock_timeout=settings.lock_timeout):
+        pass
+    project = project_dir()
+    run_target_path, log_path = _run_paths(project, path)
+    target_path = target_path or run_target_path
+    name = " ".join(command)
+    args = [
+        *command,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--target-path", str(target_path),
+        "--log-path", str(log_path),
+        "--vars", json.dumps(dbt_vars(settings)),
+        "--quiet",
+        "--no-use-colors",
+        *extra,
+    ]  # fmt: skip
+    deadline = time.monotonic() + settings.lock_timeout
+    delay = 0.5
+    with _warehouse_env(path):
+        while True:
+            result = _invoke(args)
+            if result.success or not _is_lock_failure(result):
+                return result
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(
+                    f"the warehouse {path} stayed locked by another process for {settings.lock_timeout:.0f}s "
+                    "while dbt tried to open it; close other writers and retry"
+                )
+            log.info(
+                "dbt %s: warehouse %s is locked by another process; retrying in %.1fs", name, path, delay
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _mart_rows(path: Path, lock_timeout: float) -> dict[str, int | None]:
+    rows: dict[str, int | None] = {}
+    with warehouse.session(path, lock_timeout=lock_timeout) as con:
+        for mart in MARTS:
+            found = con.execute(
+                "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?",
+                [mart],
+            ).fetchone()[0]
+            rows[mart] = con.execute(f"select count(*) from main.{mart}").fetchone()[0] if found else None
+    return rows
+
+
+def transform(settings: Settings, *, full_refresh: bool = False, select: str | None = None) -> dict[str, Any]:
+    """``dbt build`` (seeds, models, data and unit tests) with ``as_of = settings.now()``; then the snapshot.
+
+    ``select`` is a dbt selection (``--select``), e.g. ``"+message_status"``. Returns counts: models,
+    seeds, tests passed/failed, rows in the three marts, seconds. Raises TransformError on any failure.
+    """
+    started = time.monotonic()
+    extra = ["--full-refresh"] if full_refresh else []
+    if select:
+        extra += ["--select", *select.split()]
+    log.info(
+        "transform: dbt build as of %s%s",
+        settings.now().isoformat(sep=" "),
+        " (full refresh)" if full_refresh else "",
+    )
+    result = _run_dbt(["build"], settings, extra)
+    if not result.success:
+        raise TransformError(_failure_line("build", result))
+
+    counts: dict[str, Any] = {
+        "models": 0,
+        "seeds": 0,
+        "tests_passed": 0,
+        "tests_failed": 0,
+        "tests_warned": 0,
+    }
+    for node_result in _node_results(result):
+        kind = str(node_result.node.resource_type).lower().replace("nodetype.", "")
+        status = str(node_result.status).lower()
+        if kind == "model" and status == "success":
+            counts["models"] += 1
+        elif kind == "seed" and status == "success":
+            counts["seeds"] += 1
+        elif kind in ("test", "unit_test"):
+            key = {"pass": "tests_passed", "warn": "tests_warned"}.get(status, "tests_failed")
+            if status != "skipped":
+                counts[key] += 1
+    path = Path(settings.warehouse).resolve()
+    counts["rows"] = _mart_rows(path, settings.lock_timeout)
+    snapshot = warehouse.publish_snapshot(path, lock_timeout=settings.lock_timeout)
+    counts["as_of"] = settings.now().isoformat(sep=" ")
+    counts["snapshot"] = str(snapshot)
+    counts["seconds"] = round(time.monotonic() - started, 2)
+    log.info(
+        "transform: %d models, %d seeds, %d tests passed, %d failed; rows %s; %.1fs",
+        counts["models"], counts["seeds"], counts["tests_passed"], counts["tests_failed"], counts["rows"], counts["seconds"],
+    )  # fmt: skip
+    return counts
+
+
+def build_docs(settings: Settings) -> dict[str, Any]:
+    """``dbt docs generate`` into ``dbt/target`` (index.html, manifest.json, catalog.json)."""
+    started = time.monotonic()
+    target = project_dir() / "target"
+    result = _run_dbt(["docs", "generate"], settings, [], target_path=target)
+    if not result.success:
+        raise TransformError(_failure_line("docs generate", result))
+    index = target / "index.html"
+    counts = {
+        "index": str(index),
+        "built_at": datetime.now().isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    log.info("docs: %s in %.1fs", index, counts["seconds"])
+    return counts
