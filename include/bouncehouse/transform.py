@@ -31,6 +31,9 @@ from bouncehouse.errors import ConfigError, TransformError, WarehouseBusyError
 log = logging.getLogger(__name__)
 
 MARTS = ("message_status", "suppression_list", "deliverability_daily")
+# dbt unit tests of an incremental model read the model's own columns from the warehouse, so on a
+# fresh warehouse these tables are first created empty (`dbt run --empty`) before the real build.
+INCREMENTAL_MODELS = ("int_recipient_events_unioned", "message_status")
 WAREHOUSE_ENV = "BOUNCEHOUSE_WAREHOUSE"
 PROJECT_DIR_ENV = "BOUNCEHOUSE_DBT_PROJECT_DIR"
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
@@ -122,7 +125,10 @@ def _failure_line(command: str, result: Any) -> str:
             return (
                 f"dbt {command} failed at {kind} {node.unique_id}{extra}: {_first_line(node_result.message)}"
             )
-    return f"dbt {command} failed: {_first_line(getattr(result, 'exception', None) or 'see dbt/logs')}"
+    lines = [
+        line.strip() for line in str(getattr(result, "exception", None) or "").splitlines() if line.strip()
+    ]
+    return f"dbt {command} failed: {': '.join(lines[:3]) or 'see dbt/logs'}"
 
 
 def _is_lock_failure(result: Any) -> bool:
@@ -173,6 +179,17 @@ def _run_dbt(
             delay = min(delay * 2, 10.0)
 
 
+def _missing_tables(path: Path, names: tuple[str, ...], lock_timeout: float) -> list[str]:
+    with warehouse.session(path, lock_timeout=lock_timeout) as con:
+        present = {
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'main'"
+            ).fetchall()
+        }
+    return [name for name in names if name not in present]
+
+
 def _mart_rows(path: Path, lock_timeout: float) -> dict[str, int | None]:
     rows: dict[str, int | None] = {}
     with warehouse.session(path, lock_timeout=lock_timeout) as con:
@@ -200,6 +217,12 @@ def transform(settings: Settings, *, full_refresh: bool = False, select: str | N
         settings.now().isoformat(sep=" "),
         " (full refresh)" if full_refresh else "",
     )
+    path = Path(settings.warehouse).resolve()
+    if _missing_tables(path, INCREMENTAL_MODELS, settings.lock_timeout):
+        log.info("transform: first build on %s: creating the incremental models empty first", path)
+        empty = _run_dbt(["run"], settings, ["--empty", "--select", "+config.materialized:incremental"])
+        if not empty.success:
+            raise TransformError(_failure_line("run --empty", empty))
     result = _run_dbt(["build"], settings, extra)
     if not result.success:
         raise TransformError(_failure_line("build", result))
@@ -222,7 +245,6 @@ def transform(settings: Settings, *, full_refresh: bool = False, select: str | N
             key = {"pass": "tests_passed", "warn": "tests_warned"}.get(status, "tests_failed")
             if status != "skipped":
                 counts[key] += 1
-    path = Path(settings.warehouse).resolve()
     counts["rows"] = _mart_rows(path, settings.lock_timeout)
     snapshot = warehouse.publish_snapshot(path, lock_timeout=settings.lock_timeout)
     counts["as_of"] = settings.now().isoformat(sep=" ")

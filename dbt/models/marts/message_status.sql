@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_recipient_events_unioned') }}
 {{
     config(
         materialized='incremental',
