@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bouncehouse import warehouse
+from bouncehouse.config import Settings
 
 SOURCE = "Acme <app@acme.example>"
 
@@ -170,3 +171,7 @@ def load(path: Path, events: Iterable[Event], loaded_at: datetime, *, source_key
                 fresh,
             )
     return len(fresh)
+
+
+def settings_for(path: Path, as_of: datetime) -> Settings:
+    return Settings(warehouse=path, as_of=as_of, lock_timeout=30)

@@ -1,0 +1,234 @@
+"""transform() end to end: real `dbt build` on hand-made SES events in raw.ses_events, checking exact
+statuses, the suppression list and the daily figures for the contract's cases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from bouncehouse import warehouse
+from bouncehouse.errors import TransformError
+from bouncehouse.transform import transform
+from dbt_events import Message, load, settings_for
+
+pytestmark = pytest.mark.slow
+
+T0 = datetime(2026, 11, 2, 9, 0)
+LOADED = datetime(2026, 11, 5, 0, 0)
+AS_OF = datetime(2026, 11, 10, 0, 0)
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def contract_events() -> list:
+    """One message per rule of the contract (each comment names the rule)."""
+    events = []
+    # Precedence and addresses: a display name, upper case and spaces in mail.destination.
+    m1 = Message(
+        "m1", [" Bob <BOB@Ex.com>", "CAROL@ex.com ", "dave@ex.com"], T0, tags={"user_type": ["customer"]}
+    )
+    events += [
+        m1.send(),
+        m1.delivery(minutes(1), "bob@ex.com", "carol@ex.com", "dave@ex.com"),
+        m1.complaint(minutes(90), "Bob@Ex.com"),  # complained beats delivered
+        m1.soft_bounce(minutes(2), "carol@ex.com"),  # soft_bounced beats delivered
+        m1.delay(minutes(1), "dave@ex.com"),  # delivered beats delayed
+    ]
+    # Reject applies to every recipient of the message, including one only an event names.
+    m2 = Message("m2", ["erin@ex.com", "frank@ex.com"], T0, tags={"user_type": ["trial"]})
+    events += [m2.send(), m2.reject(minutes(0.1)), m2.delivery(minutes(1), "grace@ex.com")]
+    # Rendering Failure applies to every recipient.
+    m3 = Message("m3", ["heidi@ex.com", "ivan@ex.com"], T0)
+    events += [m3.send(), m3.rendering_failure(minutes(0.1))]
+    # Auto-reply: Transient/General bounce + Delivery for the same recipient: delivered, never a soft bounce.
+    m4 = Message("m4", ["judy@ex.com"], T0)
+    events += [
+        m4.send(),
+        m4.delivery(minutes(1), "judy@ex.com"),
+        m4.soft_bounce(minutes(3), "judy@ex.com", sub_type="General"),
+    ]
+    # Not-spam complaint is not a complaint.
+    m5 = Message("m5", ["mallory@ex.com"], T0)
+    events += [
+        m5.send(),
+        m5.delivery(minutes(1), "mallory@ex.com"),
+        m5.complaint(minutes(60), "mallory@ex.com", feedback_type="not-spam"),
+    ]
+    # Identity notifications (notificationType, no tags): a hard bounce.
+    m6 = Message("m6", ["Niaj <NIAJ@ex.com>"], T0, identity=True)
+    events += [m6.bounce(minutes(1), "niaj@ex.com")]
+    # The digest's own email: excluded everywhere (its hard bounce suppresses nobody).
+    m7 = Message("m7", ["admin@ex.com"], T0, tags={"bouncehouse_message": ["digest"]})
+    events += [m7.send(), m7.bounce(minutes(1), "admin@ex.com")]
+    # Soft-bounce suppression: olivia 3 soft bounces within 7 days (written differently each time);
+    # peggy 3 spread over 8 days; rupert 3 within 7 days, then a delivery after the third.
+    for n, day in enumerate((0, 3, 7)):
+        m = Message(
+            f"olivia{n}",
+            [("Olivia <OLIVIA@ex.com>", "olivia@ex.com", " Olivia@EX.com ")[n]],
+            T0 + timedelta(days=day),
+        )
+        events += [m.send(), m.soft_bounce(T0 + timedelta(days=day, minutes=5), "olivia@ex.com")]
+    for n, day in enumerate((0, 4, 8)):
+        m = Message(f"peggy{n}", ["peggy@ex.com"], T0 + timedelta(days=day))
+        events += [m.send(), m.soft_bounce(T0 + timedelta(days=day, minutes=5), "peggy@ex.com")]
+    for n, day in enumerate((0, 1, 2)):
+        m = Message(f"rupert{n}", ["rupert@ex.com"], T0 + timedelta(days=day))
+        events += [m.send(), m.soft_bounce(T0 + timedelta(days=day, minutes=5), "rupert@ex.com")]
+    m8 = Message("rupert3", ["rupert@ex.com"], T0 + timedelta(days=3))
+    events += [m8.send(), m8.delivery(T0 + timedelta(days=3, minutes=1), "rupert@ex.com")]
+    return events
+
+
+def fetch(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def statuses(path: Path) -> dict[tuple[str, str], str]:
+    return {
+        (m, r): s for m, r, s in fetch(path, "select message_id, recipient, final_status from message_status")
+    }
+
+
+def test_contract_rules_end_to_end(warehouse_path: Path) -> None:
+    load(warehouse_path, contract_events(), LOADED)
+    with warehouse.session(warehouse_path) as con:  # what prune left behind: added back per day
+        con.execute("insert into raw.pruned_sends_daily values ('2026-11-02', 10, 9, '2026-11-09')")
+
+    counts = transform(settings_for(warehouse_path, AS_OF))
+
+    assert counts["tests_failed"] == 0 and counts["tests_passed"] > 40 and counts["models"] >= 16
+    status = statuses(warehouse_path)
+    assert {k: v for k, v in status.items() if k[0] in ("m1", "m2", "m3", "m4", "m5", "m6")} == {
+        ("m1", "bob@ex.com"): "complained",
+        ("m1", "carol@ex.com"): "soft_bounced",
+        ("m1", "dave@ex.com"): "delivered",
+        ("m2", "erin@ex.com"): "rejected",
+        ("m2", "frank@ex.com"): "rejected",
+        ("m2", "grace@ex.com"): "rejected",
+        ("m3", "heidi@ex.com"): "rendering_failed",
+        ("m3", "ivan@ex.com"): "rendering_failed",
+        ("m4", "judy@ex.com"): "delivered",
+        ("m5", "mallory@ex.com"): "delivered",
+        ("m6", "niaj@ex.com"): "hard_bounced",
+    }
+    assert not [k for k in status if k[0] == "m7"], "the digest's own message must be excluded"
+    judy = fetch(
+        warehouse_path,
+        "select is_auto_reply, bounce_type, delivered from message_status where message_id = 'm4'",
+    )
+    assert judy == [(True, "Transient", True)]
+    bob = fetch(
+        warehouse_path,
+        "select status_at, complaint_feedback_type, tags->>'$.user_type[0]', source_address, subject "
+        "from message_status where message_id = 'm1' and recipient = 'bob@ex.com'",
+    )
+    assert bob == [(minutes(90), "abuse", "customer", "Acme <app@acme.example>", "Hello")]
+
+    suppressed = {
+        row[0]: row[1:]
+        for row in fetch(
+            warehouse_path,
+            "select email, reason, suppressed_at, expires_at, last_message_id from suppression_list",
+        )
+    }
+    assert suppressed == {
+        "bob@ex.com": ("complaint", minutes(90), None, "m1"),
+        "niaj@ex.com": ("hard_bounce", minutes(1), None, "m6"),
+        "olivia@ex.com": (
+            "soft_bounce",
+            T0 + timedelta(days=7, minutes=5),
+            T0 + timedelta(days=21, minutes=5),
+            "olivia2",
+        ),
+    }
+
+    daily = fetch(warehouse_path, "select * from deliverability_daily where day = '2026-11-02'")
+    # Nov 2 sends: m1 (3), m2 (3), m3 (2), m4, m5, m6, olivia0, peggy0, rupert0 = 14 recipients, + 10 pruned;
+    # delivered: dave, judy (auto-reply), mallory (not-spam) + 9 pruned.
+    day, sent, delivered, hard, soft, complained, rejected, failed, delayed, bounce_rate, complaint_rate = (
+        daily[0]
+    )
+    assert (sent, delivered, hard, soft, complained, rejected, failed, delayed) == (
+        24,
+        3 + 9,
+        1,
+        4,
+        1,
+        3,
+        2,
+        0,
+    )
+    assert bounce_rate == pytest.approx(1 / 24) and complaint_rate == pytest.approx(1 / 24)
+
+    # Analysts' snapshot: published beside the warehouse, readable read-only, same figures.
+    snapshot = warehouse.snapshot_path(warehouse_path)
+    assert counts["snapshot"] == str(snapshot.resolve())
+    assert statuses(snapshot) == status
+
+
+def test_incremental_run_matches_full_refresh_and_as_of_expires(warehouse_path: Path) -> None:
+    events = contract_events()
+    late = [e for e in events if e.message_id in ("m1", "olivia2")]
+    load(warehouse_path, [e for e in events if e not in late], LOADED)
+    settings = settings_for(warehouse_path, AS_OF)
+    transform(settings)
+    assert statuses(warehouse_path)[("m2", "erin@ex.com")] == "rejected"
+    assert "olivia@ex.com" not in {r[0] for r in fetch(warehouse_path, "select email from suppression_list")}
+
+    # The late events arrive: an incremental run picks them up...
+    load(warehouse_path, late, LOADED + timedelta(hours=1))
+    transform(settings)
+    incremental = statuses(warehouse_path)
+    suppression = fetch(warehouse_path, "select * from suppression_list order by email")
+    assert incremental[("m1", "bob@ex.com")] == "complained"
+    assert "olivia@ex.com" in {r[0] for r in suppression}
+    # ...and gives exactly what a full rebuild gives.
+    transform(settings, full_refresh=True)
+    assert statuses(warehouse_path) == incremental
+    assert fetch(warehouse_path, "select * from suppression_list order by email") == suppression
+
+    # "Now" moves: olivia's soft-bounce suppression ends 14 days after her last soft bounce, not before.
+    last_soft = T0 + timedelta(days=7, minutes=5)
+    transform(settings_for(warehouse_path, last_soft + timedelta(days=14) - timedelta(seconds=1)))
+    assert "olivia@ex.com" in {r[0] for r in fetch(warehouse_path, "select email from suppression_list")}
+    transform(settings_for(warehouse_path, last_soft + timedelta(days=14)))
+    assert "olivia@ex.com" not in {r[0] for r in fetch(warehouse_path, "select email from suppression_list")}
+    # Only events at or before as_of count: before olivia's third bounce she is not suppressed.
+    transform(settings_for(warehouse_path, last_soft - timedelta(seconds=1)))
+    assert "olivia@ex.com" not in {r[0] for r in fetch(warehouse_path, "select email from suppression_list")}
+
+
+def test_manual_seed_adds_and_lifts_and_failures_name_the_node(
+    warehouse_path: Path, project_copy: Path
+) -> None:
+    load(warehouse_path, contract_events(), LOADED)
+    seed = project_copy / "seeds" / "manual_suppressions.csv"
+    seed.write_text(
+        "email,action,note,added_at\n"
+        "Victor <VICTOR@ex.com>,suppress,asked by phone,2026-11-03 10:00:00\n"
+        "niaj@ex.com,lift,address fixed,2026-11-04 10:00:00\n"
+    )
+    transform(settings_for(warehouse_path, AS_OF))
+    suppressed = {
+        row[0]: row[1:]
+        for row in fetch(warehouse_path, "select email, reason, expires_at from suppression_list")
+    }
+    assert suppressed["victor@ex.com"] == ("manual", None)
+    assert "niaj@ex.com" not in suppressed  # lift beats the hard bounce
+    assert suppressed["bob@ex.com"] == ("complaint", None)
+
+    seed.write_text("email,action,note,added_at\nwalter@ex.com,block,typo,2026-11-03 10:00:00\n")
+    with pytest.raises(TransformError) as failure:
+        transform(settings_for(warehouse_path, AS_OF))
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "accepted_values_manual_suppressions_action" in message, message
