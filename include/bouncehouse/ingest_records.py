@@ -1,0 +1,168 @@
+"""The per-record path for the few objects that hold a broken record.
+
+DuckDB reads whole objects on the normal path; when it cannot (a record that is not JSON or not
+UTF-8) or when an object holds a record to set aside, that object alone is split here so every good
+record still loads and each bad one is named by its 1-based position and byte offset.
+
+Splitting: records follow each other separated by whitespace (newline framing) or by nothing at all
+(``}{``). A good record ends where the JSON decoder says it ends, so ``}{`` inside a string is never a
+boundary. A broken record ends where a raw newline cuts a string, where a ``{`` starts a line while
+braces are still open (the previous record was cut off), or where its braces balance again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+GZIP_MAGIC = b"\x1f\x8b"
+EXCERPT_CHARS = 200
+
+_DECODER = json.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_STRAY_END = re.compile(r"[\n{]")
+_OUTSIDE_STRING = re.compile(r'[{}"]')
+_INSIDE_STRING = re.compile(r'["\\\n]')
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    position: int  # 1-based record number in the object
+    byte_offset: int  # where the record starts in the (decompressed) object
+    text: str | None  # the record, when it is UTF-8 JSON; None when it was set aside here
+    error: str | None  # why it was set aside: "<kind>: <detail>"
+    excerpt: str | None
+
+
+def is_gzip(head: bytes) -> bool:
+    """Gzip is recognised by its magic bytes, never by the object's name."""
+    return head[:2] == GZIP_MAGIC
+
+
+def decompress(data: bytes) -> tuple[bytes, str | None]:
+    """The object's content (every gzip member), and an error when the gzip stream is damaged.
+
+    A damaged stream still yields what could be decompressed, so the records before the damage load.
+    """
+    if not is_gzip(data):
+        return data, None
+    parts: list[bytes] = []
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            parts.append(inflater.decompress(rest))
+        except zlib.error as exc:
+            return b"".join(parts), f"gzip_corrupt: {exc}"
+        if not inflater.eof:
+            return b"".join(
+                parts
+            ), "gzip_corrupt: the gzip stream ends before its end marker (truncated object)"
+        rest = inflater.unused_data
+        if rest and not is_gzip(rest):
+            if rest.strip(b"\0"):
+                return b"".join(parts), "gzip_corrupt: unexpected bytes after the last gzip member"
+            break
+    return b"".join(parts), None
+
+
+def split_records(content: bytes) -> Iterator[RawRecord]:
+    """Every record of a decompressed object, good or bad, in order."""
+    # surrogateescape keeps undecodable bytes as lone surrogates: the text still splits, and the
+    # record that holds them is found (and set aside) by its strict re-encoding below.
+    text = content.decode("utf-8", "surrogateescape")
+    offsets = _ByteOffsets(text, ascii_only=content.isascii())
+    length = len(text)
+    position = 0
+    start = _WHITESPACE.match(text, 0).end()
+    while start < length:
+        position += 1
+        try:
+            _, end = _DECODER.raw_decode(text, start)
+            parse_error = None
+        except json.JSONDecodeError as exc:
+            end = max(_broken_record_end(text, start), start + 1)
+            parse_error = f"not_json: {exc.msg.removesuffix(' at')} (character {exc.pos - start + 1} of the record)"
+        record = text[start:end]
+        byte_offset = offsets.at(start)
+        try:
+            record.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raw = record.encode("utf-8", "surrogateescape")
+            bad_at = len(record[: exc.start].encode("utf-8", "surrogateescape"))
+            yield RawRecord(
+                position,
+                byte_offset,
+                None,
+                f"invalid_utf8: byte 0x{raw[bad_at]:02x} at byte {bad_at + 1} of the record is not UTF-8",
+                _excerpt(raw),
+            )
+        else:
+            if parse_error is None:
+                yield RawRecord(position, byte_offset, record, None, _excerpt(record.encode()))
+            else:
+                yield RawRecord(position, byte_offset, None, parse_error, _excerpt(record.encode()))
+        start = _WHITESPACE.match(text, end).end()
+
+
+def _broken_record_end(text: str, start: int) -> int:
+    """Where a record that does not parse ends (see the module docstring)."""
+    length = len(text)
+    if text[start] != "{":  # stray text: up to the end of its line or the next record
+        match = _STRAY_END.search(text, start + 1)
+        return match.start() if match else length
+    depth = 0
+    index = start
+    while index < length:
+        match = _OUTSIDE_STRING.search(text, index)
+        if match is None:
+            return length
+        char, at = match.group(), match.start()
+        if char == "{":
+            if depth > 0 and text[at - 1] == "\n":
+                return at - 1  # a record starts a line while braces are open: this one was cut off
+            depth += 1
+            index = at + 1
+        elif char == "}":
+            depth -= 1
+            index = at + 1
+            if depth <= 0:
+                return index
+        else:  # a string: skip to its closing quote
+            index = at + 1
+            while True:
+                inner = _INSIDE_STRING.search(text, index)
+                if inner is None:
+                    return length
+                if inner.group() == "\\":
+                    index = inner.start() + 2
+                elif inner.group() == "\n":
+                    return inner.start()  # a raw newline cannot be inside a JSON string: cut off here
+                else:
+                    index = inner.start() + 1
+                    break
+    return length
+
+
+class _ByteOffsets:
+    """Character index -> byte offset, for increasing indexes (cheap: each character is counted once)."""
+
+    def __init__(self, text: str, *, ascii_only: bool) -> None:
+        self.text = text
+        self.ascii_only = ascii_only
+        self.char = 0
+        self.byte = 0
+
+    def at(self, index: int) -> int:
+        if self.ascii_only:
+            return index
+        self.byte += len(self.text[self.char : index].encode("utf-8", "surrogateescape"))
+        self.char = index
+        return self.byte
+
+
+def _excerpt(raw: bytes) -> str:
+    return raw[: EXCERPT_CHARS * 4].decode("utf-8", "replace")[:EXCERPT_CHARS]

@@ -1,0 +1,219 @@
+"""Where landing objects come from: a local folder, a ``file://`` URI or ``s3://bucket/prefix``.
+
+A source lists every object under its root (all of it, paginated: Firehose can write a late object
+under an earlier hour's prefix, so listing only new hours would miss it) and fetches one object to a
+local file, so the reader (DuckDB) always reads local files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from bouncehouse.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One object as listed: ``key`` is the S3 key, or the path relative to a local source folder."""
+
+    key: str
+    size: int
+    last_modified: datetime | None  # naive UTC
+    etag: str | None = None  # S3 only
+    path: Path | None = None  # local only: the file itself
+
+
+@dataclass(frozen=True)
+class FetchedObject:
+    """An object's bytes in a local file, with the size and ETag of the version actually read."""
+
+    path: Path
+    size: int
+    etag: str | None
+    last_modified: datetime | None
+
+
+class LocalSource:
+    """A folder (every file under it, recursively; hidden files and folders are not landing objects)."""
+
+    kind = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = str(root)
+
+    def check(self) -> None:
+        if not self.root.exists():
+            raise ConfigError(
+                f"source folder {self.root} does not exist: set --source or BOUNCEHOUSE_SOURCE to the landing folder"
+            )
+        if not self.root.is_dir():
+            raise ConfigError(f"source {self.root} is not a folder: point --source at the landing folder")
+
+    def list_objects(self) -> Iterator[SourceObject]:
+        self.check()
+        found: list[SourceObject] = []
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith("."):
+                    continue
+                path = Path(folder, name)
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # removed while we listed
+                    continue
+                found.append(
+                    SourceObject(
+                        key=path.relative_to(self.root).as_posix(),
+                        size=stat.st_size,
+                        last_modified=datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None),
+                        path=path,
+                    )
+                )
+        found.sort(key=lambda o: o.key)
+        yield from found
+
+    def fetch(self, obj: SourceObject, dest: Path) -> FetchedObject | None:
+        """Local files are read in place."""
+        assert obj.path is not None
+        try:
+            stat = obj.path.stat()
+        except FileNotFoundError:
+            return None
+        modified = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
+        return FetchedObject(obj.path, stat.st_size, None, modified)
+
+
+class S3Source:
+    """Every object under ``s3://bucket/prefix`` (the prefix is an S3 key prefix, used as given)."""
+
+    kind = "s3"
+
+    def __init__(self, bucket: str, prefix: str, client: Any | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.uri = f"s3://{bucket}/{prefix}"
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            # boto3 honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, so this reaches moto or MinIO too.
+            self._client = boto3.client("s3")
+        return self._client
+
+    def list_objects(self) -> Iterator[SourceObject]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith("/"):  # a "folder" placeholder, not an object
+                        continue
+                    yield SourceObject(
+                        key=item["Key"],
+                        size=int(item["Size"]),
+                        last_modified=_naive_utc(item.get("LastModified")),
+                        etag=_etag(item.get("ETag")),
+                    )
+        except Exception as exc:
+            raise _s3_config_error(exc, self.uri) from None
+
+    def fetch(self, obj: SourceObject, dest: Path) -> FetchedObject | None:
+        """Download one object into ``dest``; None when it was deleted since it was listed."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=obj.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                log.warning(
+                    "ingest: s3://%s/%s disappeared after it was listed; skipped", self.bucket, obj.key
+                )
+                return None
+            raise
+        target = dest / _safe_name(obj.key)
+        with response["Body"] as body, open(target, "wb") as out:
+            shutil.copyfileobj(body, out, 1 << 20)
+        return FetchedObject(
+            target,
+            target.stat().st_size,
+            _etag(response.get("ETag")),
+            _naive_utc(response.get("LastModified")),
+        )
+
+
+Source = LocalSource | S3Source
+
+
+def open_source(uri: str, *, s3_client: Any | None = None) -> Source:
+    """The source named by ``uri``: ``s3://bucket/prefix``, ``file:///path`` or a folder path."""
+    text = str(uri).strip()
+    if text.startswith("s3://"):
+        parsed = urlparse(text)
+        if not parsed.netloc:
+            raise ConfigError(f"source {uri!r} names no bucket: use s3://bucket/prefix")
+        return S3Source(parsed.netloc, parsed.path.lstrip("/"), s3_client)
+    if text.startswith("file://"):
+        parsed = urlparse(text)
+        host = parsed.netloc if parsed.netloc not in ("", "localhost") else ""
+        path = Path(unquote(host + parsed.path))
+        if not path.is_absolute() and os.environ.get("BOUNCEHOUSE_HOME"):
+            path = Path(os.environ["BOUNCEHOUSE_HOME"]) / path
+        return LocalSource(path)
+    if "://" in text:
+        raise ConfigError(f"source {uri!r} is not a folder, file:// URI or s3://bucket/prefix")
+    return LocalSource(Path(text).expanduser())
+
+
+def _s3_config_error(exc: Exception, uri: str) -> Exception:
+    """Turn what boto3 raises for a wrong bucket, endpoint or credentials into one clear line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchBucket", "404"):
+            bucket = urlparse(uri).netloc
+            return ConfigError(
+                f"S3 bucket {bucket!r} does not exist (source {uri}): check --source / BOUNCEHOUSE_SOURCE"
+            )
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return ConfigError(
+                f"S3 refused to list {uri} ({code}): check the AWS credentials / aws_default connection"
+            )
+        return ConfigError(f"cannot list {uri}: {code or exc}")
+    if isinstance(exc, BotoCoreError):
+        return ConfigError(f"cannot list {uri}: {exc} (check AWS_ENDPOINT_URL and credentials)")
+    return exc
+
+
+def _etag(value: str | None) -> str | None:
+    return value.strip('"') if value else None
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _safe_name(key: str) -> str:
+    """A flat, unique local file name for an S3 key (keys can be longer than a file name may be)."""
+    import hashlib
+
+    return hashlib.md5(key.encode()).hexdigest() + "-" + key.rsplit("/", 1)[-1][-100:]
