@@ -4,7 +4,8 @@
 Builds the dbt project in `dbt/` on the DuckDB warehouse: staging views, then the marts
 `message_status`, `suppression_list` and `deliverability_daily`. astronomer-cosmos renders every dbt
 seed, model and its tests as Airflow tasks (`dbt_build` task group), so a failing model or test shows
-as its own red task and can be retried alone. Then `publish_snapshot` copies the warehouse to
+as its own red task and can be retried alone. `prepare_warehouse` first creates the raw schema dbt
+reads (so the DAG also builds before any ingest); then `publish_snapshot` copies the warehouse to
 `<warehouse>.snapshot.duckdb`, the file analysts open.
 
 - **Schedule**: on the Asset `bouncehouse://raw/ses_events`, i.e. after each `bouncehouse_ingest` load;
@@ -77,6 +78,15 @@ def bouncehouse_transform() -> None:
     )
 
     @task(pool=orchestration.POOL)
+    def prepare_warehouse() -> dict[str, str]:
+        """Create the raw schema dbt reads as sources, so a transform before any ingest still builds."""
+        from bouncehouse.warehouse import session
+
+        with session(SETTINGS.warehouse, lock_timeout=SETTINGS.lock_timeout):
+            pass
+        return orchestration.report("prepare_warehouse", {"warehouse": str(SETTINGS.warehouse)})
+
+    @task(pool=orchestration.POOL)
     def publish_snapshot() -> dict[str, str]:
         """Copy the warehouse to the read-only snapshot analysts open."""
         from bouncehouse.warehouse import publish_snapshot as publish
@@ -84,7 +94,7 @@ def bouncehouse_transform() -> None:
         target = publish(SETTINGS.warehouse, lock_timeout=SETTINGS.lock_timeout)
         return orchestration.report("publish_snapshot", {"snapshot": str(target)})
 
-    dbt_build >> publish_snapshot()
+    prepare_warehouse() >> dbt_build >> publish_snapshot()
 
 
 bouncehouse_transform()

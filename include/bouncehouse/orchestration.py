@@ -114,9 +114,15 @@ def settings_for_run(settings: Settings, context: Mapping[str, Any]) -> Settings
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment for dbt under Cosmos: the profile reads the warehouse path from it."""
+    """Environment for dbt under Cosmos: the profile reads the warehouse path from it.
+
+    dbt unit tests check the models' logic on fixed fixtures, not the data: they run in CI (`make test`,
+    `python -m bouncehouse transform`), and dbt advises against running them in production. Under Cosmos
+    they would also run after their model was built, which incremental models' unit tests do not expect.
+    """
     return {
         "BOUNCEHOUSE_WAREHOUSE": str(Path(settings.warehouse).resolve()),
+        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
     }
 
 

@@ -27,7 +27,9 @@ def task_report(task) -> dict:
 
 def dag_report(dag) -> dict:
     condition = getattr(dag.timetable, "asset_condition", None)
-    assets = sorted(asset.uri for _, asset in condition.iter_assets()) if condition is not None else []
+    assets = sorted(
+        getattr(a, "uri", str(a)) for a in getattr(condition, "objects", [condition] if condition else [])
+    )
     return {
         "dag_id": dag.dag_id,
         "tags": sorted(dag.tags),

@@ -109,7 +109,9 @@ def test_transform_renders_every_dbt_model_and_its_tests_as_tasks(dags: dict[str
         assert tasks[f"dbt_build.{mart}.test"]["upstream"] == [f"dbt_build.{mart}.run"]
     seeds = {p.stem for p in (REPO_ROOT / "dbt" / "seeds").glob("*.csv")}
     for seed in seeds:
-        assert f"dbt_build.{seed}_seed" in tasks, f"dbt seed {seed} is not a task"
+        assert {f"dbt_build.{seed}_seed", f"dbt_build.{seed}.seed"} & set(tasks), (
+            f"dbt seed {seed} is not a task"
+        )
     operators = {t["operator"] for t in tasks.values()}
     assert {"DbtRunLocalOperator", "DbtTestLocalOperator"} <= operators
 
@@ -123,6 +125,10 @@ def test_transform_publishes_the_snapshot_after_every_dbt_task(dags: dict[str, A
     downstream_of_something = {u for t in tasks.values() for u in t["upstream"]}
     leaves = [tid for tid in tasks if tid not in downstream_of_something and tid != "publish_snapshot"]
     assert leaves == []
+    # ...and every dbt task that starts the graph waits for the raw schema to exist.
+    roots = [tid for tid, t in tasks.items() if tid.startswith("dbt_build.") and not t["upstream"]]
+    assert roots == []
+    assert tasks["prepare_warehouse"]["upstream"] == []
 
 
 def test_schedules_and_catchup_follow_the_environment(airflow_home: Any, tmp_path: Path) -> None:
