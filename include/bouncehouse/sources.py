@@ -100,9 +100,12 @@ class S3Source:
 
     kind = "s3"
 
-    def __init__(self, bucket: str, prefix: str, client: Any | None = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str, client: Any | None = None, *, page_size: int | None = None
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix
+        self.page_size = page_size  # None: S3's default (1000 keys per page)
         self.uri = f"s3://{bucket}/{prefix}"
         self._client = client
 
@@ -117,7 +120,8 @@ class S3Source:
 
     def list_objects(self) -> Iterator[SourceObject]:
         paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
+        paging = {"PageSize": self.page_size} if self.page_size else {}
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix, PaginationConfig=paging)
         try:
             for page in pages:
                 for item in page.get("Contents", []):
