@@ -269,3 +269,15 @@ def test_a_missing_folder_is_a_config_error(lake, tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         lake.ingest(source=str(tmp_path / "nowhere"))
     assert not lake.warehouse.exists()  # nothing created for a source that is not there
+
+
+def test_a_truncated_gzip_object_loads_what_it_holds_and_records_the_damage(lake):
+    records = [envelope(ses_event("Send", f"m-{i}", padding="x" * 3000), f"sns-{i}") for i in range(40)]
+    body = object_bytes(records, gzipped=True)
+    (lake.landing / HOUR).mkdir(parents=True)
+    (lake.landing / HOUR / "cut.gz").write_bytes(body[: len(body) * 3 // 4])
+    counts = lake.ingest()
+    assert 0 < counts["events_loaded"] < 40
+    errors = [e for (e,) in lake.rows("select error from raw.rejected_records order by position")]
+    assert errors[-1].startswith("gzip_corrupt:")
+    assert lake.scalar("select records from raw.ingested_objects") == counts["events_loaded"] + len(errors)

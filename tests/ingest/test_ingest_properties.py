@@ -1,0 +1,92 @@
+"""Property: however the same records are split into objects, reordered, repeated, framed or
+compressed, raw.ses_events ends up the same; and the record splitter agrees with the records written."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+from bouncehouse.config import load_settings
+from bouncehouse.ingest import ingest
+from bouncehouse.ingest_records import split_records
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from landing_builder import encode, envelope, record_offsets, ses_event, write_object
+
+EVENT_TYPES = ["Send", "Delivery", "Bounce", "Complaint", "Open", "Click", "DeliveryDelay", "Reject"]
+
+
+def _records() -> list:
+    """Distinct events: enveloped and bare, event publishing and identity notifications, tricky text."""
+    records = []
+    for n, event_type in enumerate(EVENT_TYPES):
+        event = ses_event(event_type, f"m-{n % 3}", at=f"2026-11-20T1{n}:00:00.000Z", note=f"é }}{{ \\n {n}")
+        records.append(envelope(event, f"sns-{n}") if n % 2 else event)
+    records.append(ses_event("Bounce", "m-9", identity=True))
+    return records
+
+
+RECORDS = _records()
+COLUMNS = "event_id, event_type, message_id, event_at, payload"
+
+objects = st.lists(
+    st.tuples(
+        st.lists(
+            st.sampled_from(range(len(RECORDS))), min_size=0, max_size=8
+        ),  # record indexes, repeats allowed
+        st.booleans(),  # gzip
+        st.sampled_from(["newline", "concatenated"]),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+def _load(layout, root: Path) -> list[tuple]:
+    landing = root / "landing"
+    landing.mkdir(parents=True)
+    for number, (indexes, gzipped, framing) in enumerate(layout):
+        write_object(
+            landing,
+            f"2026/11/20/{number:02d}/o",
+            [RECORDS[i] for i in indexes],
+            gzipped=gzipped,
+            framing=framing,
+        )
+    warehouse = root / "w.duckdb"
+    ingest(load_settings({"source": str(landing), "warehouse": str(warehouse)}))
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(f"select {COLUMNS} from raw.ses_events order by event_id").fetchall()
+    finally:
+        con.close()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layout=objects)
+def test_splitting_reordering_and_repeating_records_never_changes_ses_events(layout, tmp_path):
+    used = sorted(set(itertools.chain.from_iterable(indexes for indexes, _, _ in layout)))
+    scratch = Path(tempfile.mkdtemp(dir=tmp_path))
+    try:
+        reference = _load([(used, False, "newline")], scratch / "reference")
+        assert len(reference) == len(used)
+        assert _load(layout, scratch / "layout") == reference
+    finally:
+        shutil.rmtree(scratch)
+
+
+@given(
+    indexes=st.lists(st.sampled_from(range(len(RECORDS))), min_size=1, max_size=10),
+    framing=st.sampled_from(["newline", "concatenated"]),
+)
+def test_splitter_returns_each_record_with_its_position_and_byte_offset(indexes, framing):
+    records = [RECORDS[i] for i in indexes]
+    body = (b"\n" if framing == "newline" else b"").join(encode(r) for r in records)
+    split = list(split_records(body))
+    assert [r.position for r in split] == list(range(1, len(records) + 1))
+    assert [r.byte_offset for r in split] == record_offsets(records, framing=framing)
+    assert [json.loads(r.text) for r in split] == [json.loads(encode(r)) for r in records]
