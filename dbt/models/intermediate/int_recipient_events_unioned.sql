@@ -11,17 +11,22 @@
 -- Rendering Failure, Open, Click, ...). Incremental: a run parses only the events loaded since the
 -- last one (loaded_at watermark; the anti-join on event_id keeps a re-read batch single).
 
+{%- if is_incremental() %}
+    {%- set loaded_since_last_run -%}
+        loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
+    {%- endset %}
+{%- else %}
+    {%- set loaded_since_last_run = 'true' %}
+{%- endif %}
+
 with
 
 events as (
 
     select * from {{ ref('stg_ses__messages') }}
+    where {{ loaded_since_last_run }}
     {% if is_incremental() %}
-    where loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
-        and event_id not in (
-            select event_id from {{ this }}
-            where loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
-        )
+        and event_id not in (select event_id from {{ this }} where {{ loaded_since_last_run }})
     {% endif %}
 
 ),
@@ -60,7 +65,7 @@ named_recipients as (
         null::varchar as diagnostic_code,
         null::varchar as complaint_feedback_type
     from deliveries
-    where event_id in (select event_id from events)
+    where {{ loaded_since_last_run }} and event_id in (select event_id from events)
 
     union all
 
@@ -72,7 +77,7 @@ named_recipients as (
         diagnostic_code,
         null as complaint_feedback_type
     from bounces
-    where event_id in (select event_id from events)
+    where {{ loaded_since_last_run }} and event_id in (select event_id from events)
 
     union all
 
@@ -84,7 +89,7 @@ named_recipients as (
         null as diagnostic_code,
         complaint_feedback_type
     from complaints
-    where event_id in (select event_id from events)
+    where {{ loaded_since_last_run }} and event_id in (select event_id from events)
 
     union all
 
@@ -96,7 +101,7 @@ named_recipients as (
         diagnostic_code,
         null as complaint_feedback_type
     from delivery_delays
-    where event_id in (select event_id from events)
+    where {{ loaded_since_last_run }} and event_id in (select event_id from events)
 
 ),
 

@@ -3,7 +3,10 @@ with
 
 source as (
 
-    select * from {{ source('ses', 'ses_events') }}
+    -- One row per recipient the event names (a select-list unnest keeps filters on loaded_at
+    -- pushed down to the scan, which incremental models rely on).
+    select *, unnest(payload -> '$.bounce.bouncedRecipients[*]') as bounced_recipient
+    from {{ source('ses', 'ses_events') }}
     where event_type = 'Bounce'
 
 ),
@@ -13,25 +16,24 @@ renamed as (
     select
 
         ---------- ids
-        source.event_id,
-        source.message_id,
-        {{ normalize_email("bounced.recipient ->> 'emailAddress'") }} as recipient,
+        event_id,
+        message_id,
+        {{ normalize_email("bounced_recipient ->> 'emailAddress'") }} as recipient,
         payload ->> '$.bounce.feedbackId' as feedback_id,
 
         ---------- properties
         payload ->> '$.bounce.bounceType' as bounce_type,
         payload ->> '$.bounce.bounceSubType' as bounce_sub_type,
-        bounced.recipient ->> 'diagnosticCode' as diagnostic_code,
-        bounced.recipient ->> 'action' as bounce_action,
-        bounced.recipient ->> 'status' as bounce_status,
+        bounced_recipient ->> 'diagnosticCode' as diagnostic_code,
+        bounced_recipient ->> 'action' as bounce_action,
+        bounced_recipient ->> 'status' as bounce_status,
         payload ->> '$.bounce.reportingMTA' as reporting_mta,
 
         ---------- timestamps
         coalesce(event_at, {{ ses_timestamp("payload ->> '$.bounce.timestamp'") }}) as bounced_at,
         loaded_at
 
-    from source,
-        unnest(payload -> '$.bounce.bouncedRecipients[*]') as bounced(recipient)
+    from source
 
 )
 

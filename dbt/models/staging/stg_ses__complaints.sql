@@ -3,7 +3,10 @@ with
 
 source as (
 
-    select * from {{ source('ses', 'ses_events') }}
+    -- One row per recipient the event names (a select-list unnest keeps filters on loaded_at
+    -- pushed down to the scan, which incremental models rely on).
+    select *, unnest(payload -> '$.complaint.complainedRecipients[*]') as complained_recipient
+    from {{ source('ses', 'ses_events') }}
     where event_type = 'Complaint'
 
 ),
@@ -13,9 +16,9 @@ renamed as (
     select
 
         ---------- ids
-        source.event_id,
-        source.message_id,
-        {{ normalize_email("complained.recipient ->> 'emailAddress'") }} as recipient,
+        event_id,
+        message_id,
+        {{ normalize_email("complained_recipient ->> 'emailAddress'") }} as recipient,
         payload ->> '$.complaint.feedbackId' as feedback_id,
 
         ---------- properties
@@ -27,8 +30,7 @@ renamed as (
         coalesce(event_at, {{ ses_timestamp("payload ->> '$.complaint.timestamp'") }}) as complained_at,
         loaded_at
 
-    from source,
-        unnest(payload -> '$.complaint.complainedRecipients[*]') as complained(recipient)
+    from source
 
 )
 

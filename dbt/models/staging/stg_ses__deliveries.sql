@@ -3,7 +3,10 @@ with
 
 source as (
 
-    select * from {{ source('ses', 'ses_events') }}
+    -- One row per recipient the event names (a select-list unnest keeps filters on loaded_at
+    -- pushed down to the scan, which incremental models rely on).
+    select *, unnest(payload ->> '$.delivery.recipients[*]') as delivered_recipient
+    from {{ source('ses', 'ses_events') }}
     where event_type = 'Delivery'
 
 ),
@@ -13,9 +16,9 @@ renamed as (
     select
 
         ---------- ids
-        source.event_id,
-        source.message_id,
-        {{ normalize_email('delivered.recipient') }} as recipient,
+        event_id,
+        message_id,
+        {{ normalize_email('delivered_recipient') }} as recipient,
 
         ---------- properties
         payload ->> '$.delivery.smtpResponse' as smtp_response,
@@ -26,8 +29,7 @@ renamed as (
         coalesce(event_at, {{ ses_timestamp("payload ->> '$.delivery.timestamp'") }}) as delivered_at,
         loaded_at
 
-    from source,
-        unnest(payload ->> '$.delivery.recipients[*]') as delivered(recipient)
+    from source
 
 )
 

@@ -3,7 +3,10 @@ with
 
 source as (
 
-    select * from {{ source('ses', 'ses_events') }}
+    -- One row per recipient the event names (a select-list unnest keeps filters on loaded_at
+    -- pushed down to the scan, which incremental models rely on).
+    select *, unnest(payload -> '$.deliveryDelay.delayedRecipients[*]') as delayed_recipient
+    from {{ source('ses', 'ses_events') }}
     where event_type = 'DeliveryDelay'
 
 ),
@@ -13,22 +16,21 @@ renamed as (
     select
 
         ---------- ids
-        source.event_id,
-        source.message_id,
-        {{ normalize_email("delayed.recipient ->> 'emailAddress'") }} as recipient,
+        event_id,
+        message_id,
+        {{ normalize_email("delayed_recipient ->> 'emailAddress'") }} as recipient,
 
         ---------- properties
         payload ->> '$.deliveryDelay.delayType' as delay_type,
-        delayed.recipient ->> 'status' as delay_status,
-        delayed.recipient ->> 'diagnosticCode' as diagnostic_code,
+        delayed_recipient ->> 'status' as delay_status,
+        delayed_recipient ->> 'diagnosticCode' as diagnostic_code,
 
         ---------- timestamps
         coalesce(event_at, {{ ses_timestamp("payload ->> '$.deliveryDelay.timestamp'") }}) as delayed_at,
         {{ ses_timestamp("payload ->> '$.deliveryDelay.expirationTime'") }} as expires_at,
         loaded_at
 
-    from source,
-        unnest(payload -> '$.deliveryDelay.delayedRecipients[*]') as delayed(recipient)
+    from source
 
 )
 
