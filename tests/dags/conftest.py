@@ -23,6 +23,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class AirflowHome:
     path: Path
 
+    @property
+    def warehouse(self) -> Path:
+        """One warehouse path for every Airflow subprocess of this worker. Cosmos keys its `dbt ls`
+        cache on the dbt environment (which holds this path), so a shared path means one `dbt ls` per
+        worker instead of one per test; tests that need an empty warehouse delete it first."""
+        return self.path / "warehouse" / "bouncehouse.duckdb"
+
     def env(self, extra: Mapping[str, str] | None = None, *, fail_fast: bool = True) -> dict[str, str]:
         """A clean environment for an Airflow subprocess: no BOUNCEHOUSE_*/AWS_* from the caller."""
         from bouncehouse.airflow_run import airflow_env
@@ -33,6 +40,7 @@ class AirflowHome:
             if not k.startswith(("BOUNCEHOUSE_", "AWS_", "AIRFLOW_", "AIRFLOW__", "PYTEST_"))
         }
         base["AIRFLOW_HOME"] = str(self.path)
+        base["BOUNCEHOUSE_WAREHOUSE"] = str(self.warehouse)
         env = airflow_env(base, REPO_ROOT, fail_fast=fail_fast)
         env.update(extra or {})
         return env
