@@ -237,3 +237,67 @@ def test_manual_seed_adds_and_lifts_and_failures_name_the_node(
     message = str(failure.value)
     assert "\n" not in message
     assert "accepted_values_manual_suppressions_action" in message, message
+
+
+def test_generated_landing_tree_through_ingest(tmp_path: Path, warehouse_path: Path) -> None:
+    """The generator's Firehose tree, loaded by the real ingest, builds with every dbt test passing and
+    gives the statuses and suppressions the contract's rules predict from the raw events."""
+    import json
+
+    from bouncehouse.config import Settings
+    from bouncehouse.generate import generate
+    from bouncehouse.ingest import ingest
+
+    landing = tmp_path / "landing"
+    generate(landing, messages=400, start=datetime(2026, 11, 1), days=3, seed=7)
+    settings = Settings(
+        source=str(landing), warehouse=warehouse_path, as_of=datetime(2026, 11, 4, 6), lock_timeout=30
+    )
+    ingest(settings)
+    counts = transform(settings)
+    assert counts["tests_failed"] == 0
+
+    found = {s for (s,) in fetch(warehouse_path, "select distinct final_status from message_status")}
+    assert {
+        "delivered",
+        "hard_bounced",
+        "soft_bounced",
+        "complained",
+        "rejected",
+        "rendering_failed",
+        "delayed",
+    } <= found
+    assert fetch(
+        warehouse_path,
+        "select count(*) from message_status where is_auto_reply and final_status <> 'delivered'",
+    ) == [(0,)]
+    assert fetch(
+        warehouse_path,
+        "select count(*) from message_status where recipient <> lower(trim(recipient)) or recipient like '%<%'",
+    ) == [(0,)]
+    raw_messages = fetch(
+        warehouse_path, "select count(distinct message_id) from raw.ses_events where message_id is not null"
+    )
+    assert fetch(warehouse_path, "select count(distinct message_id) from message_status") == raw_messages
+
+    # The mailboxes that stay full: suppressed exactly when no delivery followed their last soft bounce.
+    last: dict[str, dict[str, datetime]] = {}
+    for event_type, event_at, payload in fetch(
+        warehouse_path,
+        "select event_type, event_at, payload from raw.ses_events where payload::varchar like '%full.mailbox%'",
+    ):
+        body = json.loads(payload)
+        names = [r["emailAddress"] for r in body.get("bounce", {}).get("bouncedRecipients", [])]
+        names += body.get("delivery", {}).get("recipients", [])
+        for name in names:
+            seen = last.setdefault(name.lower(), {})
+            seen[event_type] = max(seen.get(event_type, event_at), event_at)
+    expected = {
+        a
+        for a, seen in last.items()
+        if "Bounce" in seen and seen.get("Delivery", datetime.min) < seen["Bounce"]
+    }
+    suppressed = {
+        e for (e,) in fetch(warehouse_path, "select email from suppression_list where reason = 'soft_bounce'")
+    }
+    assert expected and {a for a in suppressed if a.startswith("full.mailbox")} == expected
