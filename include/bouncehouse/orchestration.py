@@ -83,9 +83,10 @@ def dag_settings(env: Mapping[str, str] | None = None) -> Settings:
 def run_as_of(settings: Settings, context: Mapping[str, Any]) -> datetime:
     """The instant that stands for "now" in one DAG run, as naive UTC.
 
-    ``BOUNCEHOUSE_AS_OF`` wins; else the end of the run's data interval (a daily run for day D stands
-    at D+1 00:00, so its digest covers D: that is what makes backfills and re-runs of a day exact);
-    else, for runs without an interval (asset-triggered ones), the moment the run was due.
+    ``BOUNCEHOUSE_AS_OF`` wins; else the end of the run's data interval, which for Airflow 3's cron
+    schedules is the logical date (the run due at D 00:00 UTC stands at D 00:00, so its digest covers
+    D-1: that is what makes backfills and re-runs of a date exact); else, for runs without an interval
+    (asset-triggered ones), the moment the run was due.
     """
     if settings.as_of is not None:
         return settings.as_of
