@@ -85,7 +85,9 @@ def split_records(content: bytes) -> Iterator[RawRecord]:
             parse_error = None
         except json.JSONDecodeError as exc:
             end = max(_broken_record_end(text, start), start + 1)
-            parse_error = f"not_json: {exc.msg.removesuffix(' at')} (character {exc.pos - start + 1} of the record)"
+            parse_error = (
+                f"not_json: {exc.msg.removesuffix(' at')} (character {exc.pos - start + 1} of the record)"
+            )
         record = text[start:end]
         byte_offset = offsets.at(start)
         try:
