@@ -38,7 +38,7 @@ def test_demo_data_when_the_default_source_is_empty(tmp_path: Path) -> None:
     settings = load_settings(env={"BOUNCEHOUSE_HOME": str(tmp_path)})
     assert settings.source_is_default
     written = ensure_demo_data(settings)
-    assert written is not None and written["messages"] == 3000
+    assert written is not None and written["messages"] > 2000, "a few thousand messages, as the contract asks"
     files = [p for p in (tmp_path / "data" / "landing").rglob("*") if p.is_file()]
     assert len(files) == written["objects"]
     # Once the source holds something, nothing more is generated.
