@@ -177,6 +177,28 @@ def test_contract_rules_end_to_end(warehouse_path: Path) -> None:
     assert statuses(snapshot) == status
 
 
+def test_a_null_message_id_never_empties_the_suppression_list(warehouse_path: Path) -> None:
+    """A digest-tagged event whose mail has no messageId (null message_id) must not switch off every
+    automatic suppression (a null in a `not in (...)` list makes the whole test unknown)."""
+    from dbt_events import Event
+
+    events = contract_events()
+    orphan = Message("orphan", ["admin@ex.com"], T0, tags={"bouncehouse_message": ["digest"]})
+    send = orphan.send()
+    payload = {**send.payload, "mail": {k: v for k, v in orphan.mail.items() if k != "messageId"}}
+    events.append(Event("Send", None, T0, payload))  # type: ignore[arg-type]
+    load(warehouse_path, events, LOADED)
+
+    counts = transform(settings_for(warehouse_path, AS_OF))
+
+    assert counts["tests_failed"] == 0
+    assert fetch(warehouse_path, "select count(*) from raw.ses_events where message_id is null") == [(1,)]
+    suppressed = {row[0]: row[1] for row in fetch(warehouse_path, "select email, reason from suppression_list")}
+    assert {"bob@ex.com": "complaint", "niaj@ex.com": "hard_bounce", "olivia@ex.com": "soft_bounce"}.items() <= (
+        suppressed.items()
+    )
+
+
 def test_incremental_run_matches_full_refresh_and_as_of_expires(warehouse_path: Path) -> None:
     events = contract_events()
     late = [e for e in events if e.message_id in ("m1", "olivia2")]

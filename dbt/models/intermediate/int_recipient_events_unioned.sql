@@ -23,10 +23,13 @@ with
 
 events as (
 
-    select * from {{ ref('stg_ses__messages') }}
+    select * from {{ ref('stg_ses__messages') }} as loaded_events
     where {{ loaded_since_last_run }}
     {% if is_incremental() %}
-        and event_id not in (select event_id from {{ this }} where {{ loaded_since_last_run }})
+        and not exists (
+            select 1 from {{ this }} as parsed
+            where parsed.event_id = loaded_events.event_id and {{ loaded_since_last_run }}
+        )
     {% endif %}
 
 ),

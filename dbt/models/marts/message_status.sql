@@ -43,7 +43,10 @@ tracked_message_events as (
 
     -- The digest's own emails (tag bouncehouse_message=digest) are not tracked sends.
     select * from message_events
-    where message_id not in (select message_id from message_events where is_digest)
+    where not exists (
+        select 1 from message_events as digest_events
+        where digest_events.is_digest and digest_events.message_id = message_events.message_id
+    )
 
 ),
 

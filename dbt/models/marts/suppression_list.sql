@@ -22,18 +22,21 @@ manual_suppressions as (
 
 digest_messages as (
 
-    select distinct message_id from recipient_events where is_digest
+    select distinct message_id from recipient_events where is_digest and message_id is not null
 
 ),
 
 counted_events as (
 
+    -- `not exists`, never `not in`: one null in a `not in` list would make it drop every row.
     select message_id, recipient as email, event_id, event_class, event_at
     from recipient_events
     where recipient is not null
         and event_class in ('complaint', 'hard_bounce', 'soft_bounce', 'delivery')
         and event_at <= {{ as_of() }}
-        and message_id not in (select message_id from digest_messages)
+        and not exists (
+            select 1 from digest_messages where digest_messages.message_id = recipient_events.message_id
+        )
 
 ),
 
@@ -154,7 +157,10 @@ final as (
 
     select email, reason, suppressed_at, expires_at, last_message_id
     from candidates
-    where email not in (select email from manual_latest where action = 'lift')
+    where not exists (
+        select 1 from manual_latest
+        where manual_latest.action = 'lift' and manual_latest.email = candidates.email
+    )
     qualify row_number() over (partition by email order by reason_priority) = 1
 
 )
