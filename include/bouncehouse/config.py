@@ -56,6 +56,16 @@ def _positive_int(name: str, value: Any) -> int:
     return number
 
 
+def _positive_number(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about where things are and what "now" is."""
@@ -114,6 +124,10 @@ def load_settings(
 
     source = str(pick("source", "BOUNCEHOUSE_SOURCE", DEFAULT_SOURCE))
     source_is_default = "source" not in overrides and not env.get("BOUNCEHOUSE_SOURCE")
+    if "://" in source and not source.startswith(("s3://", "file://")):
+        raise ConfigError(
+            f"BOUNCEHOUSE_SOURCE / --source {source!r} is not a folder, file:// URI or s3://bucket/prefix"
+        )
     if not source.startswith(("s3://", "file://")):
         source = str(_resolve(source, home))
     transport = str(pick("digest_transport", "BOUNCEHOUSE_DIGEST_TRANSPORT", "outbox")).lower()
@@ -136,7 +150,9 @@ def load_settings(
         ),
         digest_transport=transport,
         digest_sender=str(pick("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", "bouncehouse@localhost")),
-        lock_timeout=float(pick("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0)),
+        lock_timeout=_positive_number(
+            "BOUNCEHOUSE_LOCK_TIMEOUT", pick("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0)
+        ),
         aws_conn_id=pick("aws_conn_id", "BOUNCEHOUSE_AWS_CONN_ID", None),
         smtp_conn_id=pick("smtp_conn_id", "BOUNCEHOUSE_SMTP_CONN_ID", None),
     )

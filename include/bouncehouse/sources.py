@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,18 +141,19 @@ class S3Source:
         """Download one object into ``dest``; None when it was deleted since it was listed."""
         from botocore.exceptions import ClientError
 
+        uri = f"s3://{self.bucket}/{obj.key}"
+        target = dest / _safe_name(obj.key)
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=obj.key)
+            with response["Body"] as body, open(target, "wb") as out:
+                shutil.copyfileobj(body, out, 1 << 20)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                log.warning(
-                    "ingest: s3://%s/%s disappeared after it was listed; skipped", self.bucket, obj.key
-                )
+                log.warning("ingest: %s disappeared after it was listed; skipped", uri)
                 return None
-            raise
-        target = dest / _safe_name(obj.key)
-        with response["Body"] as body, open(target, "wb") as out:
-            shutil.copyfileobj(body, out, 1 << 20)
+            raise _s3_config_error(exc, uri, action="read") from None
+        except Exception as exc:  # a connection dropped mid-download: one line, and the next run resumes
+            raise _s3_config_error(exc, uri, action="read") from None
         return FetchedObject(
             target,
             target.stat().st_size,
@@ -183,7 +185,7 @@ def open_source(uri: str, *, s3_client: Any | None = None) -> Source:
     return LocalSource(Path(text).expanduser())
 
 
-def _s3_config_error(exc: Exception, uri: str) -> Exception:
+def _s3_config_error(exc: Exception, uri: str, *, action: str = "list") -> Exception:
     """Turn what boto3 raises for a wrong bucket, endpoint or credentials into one clear line."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -196,11 +198,11 @@ def _s3_config_error(exc: Exception, uri: str) -> Exception:
             )
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return ConfigError(
-                f"S3 refused to list {uri} ({code}): check the AWS credentials / aws_default connection"
+                f"S3 refused to {action} {uri} ({code}): check the AWS credentials / aws_default connection"
             )
-        return ConfigError(f"cannot list {uri}: {code or exc}")
-    if isinstance(exc, BotoCoreError):
-        return ConfigError(f"cannot list {uri}: {exc} (check AWS_ENDPOINT_URL and credentials)")
+        return ConfigError(f"cannot {action} {uri}: {code or exc}")
+    if isinstance(exc, BotoCoreError | OSError):
+        return ConfigError(f"cannot {action} {uri}: {exc} (check AWS_ENDPOINT_URL and credentials)")
     return exc
 
 
@@ -220,4 +222,6 @@ def _safe_name(key: str) -> str:
     """A flat, unique local file name for an S3 key (keys can be longer than a file name may be)."""
     import hashlib
 
-    return hashlib.md5(key.encode()).hexdigest() + "-" + key.rsplit("/", 1)[-1][-100:]
+    # Only plain characters: DuckDB's readers take a path as a glob pattern ([, *, ?, {).
+    tail = re.sub(r"[^A-Za-z0-9._-]", "_", key.rsplit("/", 1)[-1][-100:])
+    return hashlib.md5(key.encode()).hexdigest() + "-" + tail
