@@ -60,6 +60,9 @@ PROGRESS_EVERY_SECONDS = 5.0
 # Rows are named obj * stride + ord: unique within a batch and ordered like (object, position).
 ROW_ID_STRIDE = 1 << 40
 
+# The counts the contract names for ``ingest``, first in its JSON summary (and at the top of ``run``'s).
+CONTRACT_COUNTS = ("objects_loaded", "objects_skipped", "events_loaded", "duplicates", "rejected")
+
 BATCH_BYTES_ENV = "BOUNCEHOUSE_INGEST_BATCH_BYTES"
 MEMORY_LIMIT_ENV = "BOUNCEHOUSE_INGEST_MEMORY_LIMIT"
 
@@ -181,9 +184,7 @@ class Totals:
 
     def as_dict(self) -> dict[str, Any]:
         result = {k: v for k, v in self.__dict__.items() if k not in ("started", "last_progress")}
-        # The contract's five counts first.
-        ordered = ("objects_loaded", "objects_skipped", "events_loaded", "duplicates", "rejected")
-        return {**{k: result.pop(k) for k in ordered}, **result}
+        return {**{k: result.pop(k) for k in CONTRACT_COUNTS}, **result}
 
 
 def ingest(

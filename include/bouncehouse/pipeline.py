@@ -11,8 +11,9 @@ log = logging.getLogger(__name__)
 
 
 def run_all(settings: Settings) -> dict[str, Any]:
+    """Each step's counts under its name, with ingest's contract counts also at the top level."""
     from bouncehouse.digest import send_digests
-    from bouncehouse.ingest import ingest
+    from bouncehouse.ingest import CONTRACT_COUNTS, ingest
     from bouncehouse.prune import prune
     from bouncehouse.transform import transform
 
@@ -20,4 +21,4 @@ def run_all(settings: Settings) -> dict[str, Any]:
     for name, step in (("ingest", ingest), ("transform", transform), ("digest", send_digests), ("prune", prune)):
         log.info("run: %s", name)
         results[name] = step(settings)
-    return results
+    return {**{key: results["ingest"][key] for key in CONTRACT_COUNTS}, **results}
