@@ -5,11 +5,12 @@ Emails each admin route (`BOUNCEHOUSE_ROUTES`) its daily digest: the bounced and
 of the UTC day before the run's "now", the day's counts, and the 7-day bounce and complaint rates against
 SES's limits. At most one email per route and day, however often a day is re-run (`ops.digest_log`).
 
-- **"Now"**: `BOUNCEHOUSE_AS_OF` if set, else the run's logical date: the run due at D 00:00 UTC
-  reports on day D-1 (so a backfill or a re-run of one date always reports on the same day).
+- **"Now"**: `BOUNCEHOUSE_AS_OF` if set, else the run's logical date: the run due on day D reports on
+  day D-1 (so a backfill or a re-run of one date always reports on the same day).
 - **Transport**: `BOUNCEHOUSE_DIGEST_TRANSPORT`: `outbox` (`.eml` files in `BOUNCEHOUSE_OUTBOX`),
   `smtp` (the `smtp_default` connection) or `ses` (the SES API through `aws_default`).
-- **Schedule**: `@daily` (`BOUNCEHOUSE_DIGEST_SCHEDULE`); catchup off unless
+- **Schedule**: 02:00 UTC (`BOUNCEHOUSE_DIGEST_SCHEDULE`, default `0 2 * * *`): two hours after midnight,
+  so the day's last bounces have passed Firehose's buffer, ingest and transform; catchup off unless
   `BOUNCEHOUSE_DIGEST_CATCHUP=true`. Backfill a range with
   `airflow backfill create --dag-id bouncehouse_digest --from-date 2026-11-01 --to-date 2026-11-07`.
 - Writes `ops.digest_log`, so `send` runs in the one-slot pool `bouncehouse_duckdb`.
@@ -24,7 +25,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from bouncehouse import orchestration
 
-SCHEDULE = os.environ.get("BOUNCEHOUSE_DIGEST_SCHEDULE") or "@daily"
+SCHEDULE = os.environ.get("BOUNCEHOUSE_DIGEST_SCHEDULE") or "0 2 * * *"
 CATCHUP = os.environ.get("BOUNCEHOUSE_DIGEST_CATCHUP", "false").strip().lower() in ("1", "true", "yes")
 SETTINGS = orchestration.dag_settings()
 
@@ -46,12 +47,11 @@ def bouncehouse_digest() -> None:
         from bouncehouse.digest import send_digests
 
         settings = orchestration.settings_for_run(SETTINGS, get_current_context())
-        ses_client = None
-        if settings.digest_transport == "ses":
-            from airflow.providers.amazon.aws.hooks.ses import SesHook
-
-            ses_client = SesHook(aws_conn_id=settings.aws_conn_id).get_conn()
-        counts = send_digests(settings, smtp=orchestration.smtp_settings_for(settings), ses_client=ses_client)
+        counts = send_digests(
+            settings,
+            smtp=orchestration.smtp_settings_for(settings),
+            ses_client=orchestration.ses_client_for(settings),
+        )
         return orchestration.report("digest", counts)
 
     send()

@@ -151,6 +151,21 @@ def s3_client_for(settings: Settings) -> Any | None:
     return S3Hook(aws_conn_id=conn_id).get_conn()
 
 
+def ses_client_for(settings: Settings) -> Any | None:
+    """A boto3 SES client from the Amazon provider's connection when the digest goes through SES,
+    with botocore's retries off (see ``SES_CLIENT_RETRIES``)."""
+    if settings.digest_transport != "ses":
+        return None
+    from airflow.providers.amazon.aws.hooks.ses import SesHook
+    from botocore.config import Config
+
+    from bouncehouse.digest.transports import SES_CLIENT_RETRIES
+
+    conn_id = settings.aws_conn_id or DEFAULT_AWS_CONN_ID
+    log.info("digest over SES through Airflow connection %r", conn_id)
+    return SesHook(aws_conn_id=conn_id, config=Config(retries=SES_CLIENT_RETRIES)).get_conn()
+
+
 def smtp_params(conn: Any) -> dict[str, Any]:
     """SMTP parameters from an Airflow SMTP connection, read the way the SMTP provider reads them.
 

@@ -83,7 +83,7 @@ def test_every_warehouse_writer_runs_in_the_one_slot_pool(dags: dict[str, Any], 
 
 def test_schedules(dags: dict[str, Any]) -> None:
     assert dags["bouncehouse_ingest"]["timetable_summary"] == "*/15 * * * *"
-    assert dags["bouncehouse_digest"]["timetable_summary"] == "@daily"
+    assert dags["bouncehouse_digest"]["timetable_summary"] == "0 2 * * *"  # after the day's late events land
     assert dags["bouncehouse_prune"]["timetable_summary"] == "@daily"
     assert dags["bouncehouse_transform"]["schedule_assets"] == [RAW_EVENTS_URI]
 

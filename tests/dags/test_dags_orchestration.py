@@ -134,6 +134,24 @@ def test_s3_client_comes_from_the_aws_default_connection(
     assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["landing"]
 
 
+def test_ses_client_comes_from_the_aws_default_connection_without_botocore_retries(
+    orchestration: Any, moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                    "extra": {"endpoint_url": moto.endpoint_url, "region_name": "us-east-1"}}),
+    )  # fmt: skip
+    assert orchestration.ses_client_for(orchestration.dag_settings({})) is None  # outbox: no client
+    settings = orchestration.dag_settings({"BOUNCEHOUSE_DIGEST_TRANSPORT": "ses"})
+    client = orchestration.ses_client_for(settings)
+    # botocore retrying a read timeout could send a digest twice; the digest's own loop retries.
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    client.verify_email_identity(EmailAddress="bouncehouse@example.com")
+    assert client.list_identities()["Identities"] == ["bouncehouse@example.com"]  # reached moto
+
+
 def _failure_context() -> dict[str, Any]:
     ti = SimpleNamespace(dag_id="bouncehouse_ingest", task_id="load", run_id="manual__1")
     return {"ti": ti, "exception": ValueError("source <missing>")}

@@ -205,6 +205,12 @@ _SES_TEMPORARY = {
 }
 
 
+# One attempt, no botocore retry: botocore would also retry a read timeout, which can send twice; the
+# digest's own loop knows which failures are safe to retry. (botocore's `max_attempts` counts retries,
+# so `max_attempts: 1` would still allow a second attempt; `total_max_attempts` counts them all.)
+SES_CLIENT_RETRIES = {"total_max_attempts": 1, "mode": "standard"}
+
+
 class SesTransport:
     """SES ``send_raw_email`` (the SES client, as Airflow's SesHook gives) or SESv2 ``send_email``
     with ``Content.Raw``, both with the digest's message tag."""
@@ -218,10 +224,8 @@ class SesTransport:
             from botocore.config import Config
             from botocore.exceptions import NoRegionError
 
-            # Our own retry loop knows which failures are safe to retry; botocore's would also
-            # retry a read timeout, which can send twice.
             try:
-                client = boto3.client("ses", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+                client = boto3.client("ses", config=Config(retries=SES_CLIENT_RETRIES))
             except NoRegionError:
                 raise ConfigError(
                     "the ses digest transport needs an AWS region: set AWS_DEFAULT_REGION"
