@@ -84,19 +84,27 @@ def cmd_docs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bouncehouse", description="Bouncehouse: SES feedback from S3 into a DuckDB warehouse.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bouncehouse", description="Bouncehouse: SES feedback from S3 into a DuckDB warehouse."
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], dict[str, Any]], help_: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], dict[str, Any]], help_: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
         return p
 
-    p = add("generate", cmd_generate, "write a realistic, deterministic Firehose landing tree of SES feedback")
+    p = add(
+        "generate", cmd_generate, "write a realistic, deterministic Firehose landing tree of SES feedback"
+    )
     p.add_argument("--out", required=True, help="folder to write the landing tree into")
     p.add_argument("--messages", type=int, default=2000, help="messages to simulate (default 2000)")
-    p.add_argument("--start", default=None, help="ISO 8601 start of the simulated period (default: days before now)")
+    p.add_argument(
+        "--start", default=None, help="ISO 8601 start of the simulated period (default: days before now)"
+    )
     p.add_argument("--days", type=int, default=3, help="length of the simulated period in days (default 3)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
 

@@ -18,7 +18,12 @@ def run_all(settings: Settings) -> dict[str, Any]:
     from bouncehouse.transform import transform
 
     results: dict[str, Any] = {}
-    for name, step in (("ingest", ingest), ("transform", transform), ("digest", send_digests), ("prune", prune)):
+    for name, step in (
+        ("ingest", ingest),
+        ("transform", transform),
+        ("digest", send_digests),
+        ("prune", prune),
+    ):
         log.info("run: %s", name)
         results[name] = step(settings)
     return {**{key: results["ingest"][key] for key in CONTRACT_COUNTS}, **results}

@@ -57,7 +57,9 @@ def compose_binary() -> Path:
             assert extracted is not None
             # pytest-xdist workers may fetch at the same time: each writes its own file, and the
             # atomic rename lets the last one win with an identical binary.
-            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".docker-compose.", delete=False) as out:
+            with tempfile.NamedTemporaryFile(
+                dir=target.parent, prefix=".docker-compose.", delete=False
+            ) as out:
                 out.write(extracted.read())
             partial = Path(out.name)
     partial.chmod(partial.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

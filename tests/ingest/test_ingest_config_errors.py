@@ -84,4 +84,3 @@ def test_an_object_that_cannot_be_read_is_a_config_error_and_the_next_run_loads_
 
     counts = lake.ingest(source, s3_client=moto.client("s3"))  # the cause is fixed: nothing was lost
     assert (counts["objects_loaded"], counts["events_loaded"]) == (1, 1)
-
