@@ -463,6 +463,10 @@ def _read_fast(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -
     for item in staged:
         if item.size == 0:
             continue  # nothing to read; its ledger row still records it
+        if _GLOB_CHARS.search(str(item.path)):
+            # DuckDB's readers take a path as a glob pattern: "a[1]" would read "a1", or nothing.
+            unreadable.add(item.obj)
+            continue
         if group and size + item.size > READ_GROUP_BYTES:
             unreadable |= _read_group(con, group)
             group, size = [], 0
@@ -546,6 +550,7 @@ def _classify_sql(source_sql: str) -> str:
 
 
 _FILE_IN_ERROR = re.compile(r'file "([^"]+)"')
+_GLOB_CHARS = re.compile(r"[*?\[\]{}\\]")
 
 
 def _failing_object(exc: Exception, items: Sequence[StagedObject]) -> StagedObject | None:
@@ -558,11 +563,15 @@ def _failing_object(exc: Exception, items: Sequence[StagedObject]) -> StagedObje
 
 def _objects_needing_record_path(con: duckdb.DuckDBPyConnection) -> set[int]:
     """Objects read whole that hold a record to set aside (its byte offset and excerpt are found
-    record by record), or whose record numbers are not 1..n (never seen; checked, not assumed)."""
+    record by record), whose record numbers are not 1..n, or that are not empty yet gave no row
+    (never seen; checked, not assumed: an object is never recorded as loaded with what it holds lost)."""
     rows = con.execute(
         """
-        select obj from ingest_rows group by obj
-        having count(reject) > 0 or max(ord) - min(ord) + 1 <> count(*)
+        select b.obj
+        from ingest_batch b left join ingest_rows r on r.obj = b.obj
+        where b.size > 0
+        group by b.obj
+        having count(r.obj) = 0 or count(r.reject) > 0 or max(r.ord) - min(r.ord) + 1 <> count(r.obj)
         """
     ).fetchall()
     return {row[0] for row in rows}
