@@ -3,7 +3,8 @@
 A message is pruned when every recipient's final_status is sent, delivered or delayed, its last event
 is older than ``now - retention_days``, and it has no Bounce, Complaint or Reject event at all (so
 out-of-office bounces and not-spam complaints stay). In one transaction its send counts are added to
-``raw.pruned_sends_daily`` (deliverability_daily adds them back, so no daily figure changes), it is
+``raw.pruned_sends_daily`` (deliverability_daily adds them back, so no daily figure changes; the digest's
+own emails, ``message_status.is_digest``, are pruned too but add nothing: they were never counted), it is
 recorded in ``raw.pruned_messages`` (ingest drops late duplicates of it), and its rows leave
 ``raw.ses_events`` and every dbt table with a ``message_id`` column. Then a checkpoint reclaims space.
 
@@ -96,6 +97,10 @@ def prune(settings: Settings) -> dict[str, Any]:
             )
         bytes_before = _file_bytes(path)
         carries_delayed = _has_column(con, warehouse.RAW_SCHEMA, "pruned_sends_daily", "delayed")
+        # The digest's own emails are pruned like any clean send, but deliverability_daily never counted
+        # them, so they add nothing to raw.pruned_sends_daily.
+        schema, table = (part.strip('"') for part in message_status.split("."))
+        tracked_only = "and not is_digest" if _has_column(con, schema, table, "is_digest") else ""
         statuses = [s for s in PRUNABLE_STATUSES if carries_delayed or s != DELAYED_STATUS]
         con.execute("begin transaction")
         try:
@@ -140,7 +145,7 @@ def prune(settings: Settings) -> dict[str, Any]:
                 insert into raw.pruned_sends_daily (day, sent, delivered{delayed_column}, pruned_at)
                 select sent_at::date, count(*), count_if(final_status = 'delivered'){delayed_value}, ?
                 from {message_status}
-                where message_id in (select message_id from prune_candidates)
+                where message_id in (select message_id from prune_candidates) {tracked_only}
                 group by 1
                 """,
                 [pruned_at],

@@ -63,7 +63,8 @@ def contract_events() -> list:
     # Identity notifications (notificationType, no tags): a hard bounce.
     m6 = Message("m6", ["Niaj <NIAJ@ex.com>"], T0, identity=True)
     events += [m6.bounce(minutes(1), "niaj@ex.com")]
-    # The digest's own email: excluded everywhere (its hard bounce suppresses nobody).
+    # The digest's own email: in message_status (is_digest), never a tracked send in deliverability_daily,
+    # but its hard bounce suppresses the admin address like any other.
     m7 = Message("m7", ["admin@ex.com"], T0, tags={"bouncehouse_message": ["digest"]})
     events += [m7.send(), m7.bounce(minutes(1), "admin@ex.com")]
     # Soft-bounce suppression: olivia 3 soft bounces within 7 days (written differently each time);
@@ -122,7 +123,9 @@ def test_contract_rules_end_to_end(warehouse_path: Path) -> None:
         ("m5", "mallory@ex.com"): "delivered",
         ("m6", "niaj@ex.com"): "hard_bounced",
     }
-    assert not [k for k in status if k[0] == "m7"], "the digest's own message must be excluded"
+    assert fetch(
+        warehouse_path, "select message_id, recipient, final_status from message_status where is_digest"
+    ) == [("m7", "admin@ex.com", "hard_bounced")], "the digest's own message is kept apart, flagged is_digest"
     judy = fetch(
         warehouse_path,
         "select is_auto_reply, bounce_type, delivered from message_status where message_id = 'm4'",
@@ -143,6 +146,7 @@ def test_contract_rules_end_to_end(warehouse_path: Path) -> None:
         )
     }
     assert suppressed == {
+        "admin@ex.com": ("hard_bounce", minutes(1), None, "m7"),
         "bob@ex.com": ("complaint", minutes(90), None, "m1"),
         "niaj@ex.com": ("hard_bounce", minutes(1), None, "m6"),
         "olivia@ex.com": (
@@ -154,7 +158,8 @@ def test_contract_rules_end_to_end(warehouse_path: Path) -> None:
     }
 
     daily = fetch(warehouse_path, "select * from deliverability_daily where day = '2026-11-02'")
-    # Nov 2 sends: m1 (3), m2 (3), m3 (2), m4, m5, m6, olivia0, peggy0, rupert0 = 14 recipients, + 10 pruned;
+    # Nov 2 sends: m1 (3), m2 (3), m3 (2), m4, m5, m6, olivia0, peggy0, rupert0 = 14 recipients, + 10 pruned
+    # (m7, the digest's own email, is not a tracked send);
     # delivered: dave, judy (auto-reply), mallory (not-spam) + 9 pruned.
     day, sent, delivered, hard, soft, complained, rejected, failed, delayed, bounce_rate, complaint_rate = (
         daily[0]
@@ -193,10 +198,111 @@ def test_a_null_message_id_never_empties_the_suppression_list(warehouse_path: Pa
 
     assert counts["tests_failed"] == 0
     assert fetch(warehouse_path, "select count(*) from raw.ses_events where message_id is null") == [(1,)]
-    suppressed = {row[0]: row[1] for row in fetch(warehouse_path, "select email, reason from suppression_list")}
-    assert {"bob@ex.com": "complaint", "niaj@ex.com": "hard_bounce", "olivia@ex.com": "soft_bounce"}.items() <= (
-        suppressed.items()
+    suppressed = {
+        row[0]: row[1] for row in fetch(warehouse_path, "select email, reason from suppression_list")
+    }
+    assert {
+        "bob@ex.com": "complaint",
+        "niaj@ex.com": "hard_bounce",
+        "olivia@ex.com": "soft_bounce",
+    }.items() <= suppressed.items()
+
+
+DIGEST_TAGS = {"bouncehouse_message": ["digest"]}
+
+
+def daily(path: Path) -> list[tuple]:
+    return fetch(path, "select * exclude (day), day::date from deliverability_daily order by day")
+
+
+def test_digest_messages_are_flagged_whatever_the_arrival_order(warehouse_path: Path) -> None:
+    """An identity notification (no tags) about a digest email arrives before the tagged Send: the
+    message is flagged is_digest once the Send arrives (no stale untagged row stays behind), never counts
+    in deliverability_daily, and the admins' hard bounce and complaint suppress them."""
+    tracked = Message("t1", ["cust@ex.com"], T0, tags={"user_type": ["customer"]})
+    identity = Message("d1", ["ops@ex.com"], T0, identity=True)
+    tagged = Message("d1", ["ops@ex.com"], T0, tags=DIGEST_TAGS)
+    complained = Message("d2", ["boss@ex.com"], T0, tags=DIGEST_TAGS)
+    settings = settings_for(warehouse_path, AS_OF)
+
+    load(
+        warehouse_path,
+        [
+            tracked.send(),
+            tracked.delivery(minutes(1), "cust@ex.com"),
+            identity.bounce(minutes(2), "ops@ex.com"),
+        ],
+        LOADED,
     )
+    transform(settings)
+    suppressed = {e: r for e, r in fetch(warehouse_path, "select email, reason from suppression_list")}
+    assert suppressed == {"ops@ex.com": "hard_bounce"}
+
+    load(
+        warehouse_path,
+        [
+            tagged.send(),
+            complained.send(),
+            complained.delivery(minutes(1), "boss@ex.com"),
+            complained.complaint(minutes(30), "boss@ex.com"),
+        ],
+        LOADED + timedelta(hours=1),
+    )
+    counts = transform(settings)
+    assert counts["tests_failed"] == 0
+    flagged = fetch(
+        warehouse_path,
+        "select message_id, recipient, final_status, is_digest from message_status order by all",
+    )
+    assert flagged == [
+        ("d1", "ops@ex.com", "hard_bounced", True),
+        ("d2", "boss@ex.com", "complained", True),
+        ("t1", "cust@ex.com", "delivered", False),
+    ]
+    # Only t1 is a tracked send: 1 sent, 1 delivered, no bounce, no complaint.
+    assert daily(warehouse_path) == [(1, 1, 0, 0, 0, 0, 0, 0, 0.0, 0.0, T0.date())]
+    suppressed = {e: r for e, r in fetch(warehouse_path, "select email, reason from suppression_list")}
+    assert suppressed == {"ops@ex.com": "hard_bounce", "boss@ex.com": "complaint"}
+
+    # The incremental runs gave what one full build gives.
+    incremental = (flagged, daily(warehouse_path))
+    transform(settings, full_refresh=True)
+    assert (
+        fetch(
+            warehouse_path,
+            "select message_id, recipient, final_status, is_digest from message_status order by all",
+        ),
+        daily(warehouse_path),
+    ) == incremental
+
+
+def test_message_status_built_before_is_digest_is_backfilled(warehouse_path: Path) -> None:
+    """A warehouse whose message_status predates is_digest (digest messages left out, no column): the
+    next incremental run adds the column and recomputes every message, as a full build would."""
+    settings = settings_for(warehouse_path, AS_OF)
+    load(warehouse_path, contract_events(), LOADED)
+    # A later load moves the watermark past the contract events: an incremental run leaves them alone.
+    later = Message("m8", ["later@ex.com"], T0)
+    load(warehouse_path, [later.send()], LOADED + timedelta(hours=1))
+    transform(settings)
+    columns = ", ".join(
+        name for (name,) in fetch(warehouse_path, "select name from pragma_table_info('message_status')")
+    )
+    full = fetch(warehouse_path, f"select {columns} from message_status order by all")
+    with warehouse.session(warehouse_path) as con:
+        con.execute("delete from main.message_status where is_digest")
+        con.execute("alter table main.message_status drop column is_digest")
+
+    late = Message("m9", ["late@ex.com"], T0)
+    load(warehouse_path, [late.send()], LOADED + timedelta(hours=2))
+    counts = transform(settings)
+
+    assert counts["tests_failed"] == 0
+    rows = fetch(
+        warehouse_path, f"select {columns} from message_status where message_id <> 'm9' order by all"
+    )
+    assert rows == full
+    assert fetch(warehouse_path, "select is_digest from message_status where message_id = 'm9'") == [(False,)]
 
 
 def test_incremental_run_matches_full_refresh_and_as_of_expires(warehouse_path: Path) -> None:

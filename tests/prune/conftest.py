@@ -1,10 +1,12 @@
-"""Prune tests share the SES JSON builders of tests/digest (one copy of how SES events look)."""
+"""Prune tests share the SES JSON builders of tests/digest and tests/dbt (one copy of how SES events look;
+tests/dbt's also set loaded_at, so a test can load events late)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-_DIGEST_TESTS = str(Path(__file__).resolve().parents[1] / "digest")
-if _DIGEST_TESTS not in sys.path:
-    sys.path.insert(0, _DIGEST_TESTS)
+for _folder in ("digest", "dbt"):
+    _tests = str(Path(__file__).resolve().parents[1] / _folder)
+    if _tests not in sys.path:
+        sys.path.insert(0, _tests)

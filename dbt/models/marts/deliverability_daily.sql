@@ -1,6 +1,7 @@
 -- Per UTC send day (a cohort: the day of sent_at), how that day's recipients ended up, with the
 -- rates SES judges an account by. Sends removed by prune are added back from raw.pruned_sends_daily,
--- so pruning never changes a figure.
+-- so pruning never changes a figure. The digest's own emails (message_status.is_digest) are not
+-- tracked sends and count nowhere here.
 
 {%- set pruned_source = source('ses', 'pruned_sends_daily') %}
 {%- set pruned_columns = [] %}
@@ -38,6 +39,7 @@ tracked_days as (
         count_if(final_status = 'delayed') as delayed
     from message_status
     where sent_at is not null
+        and not is_digest
     group by 1
 
 ),

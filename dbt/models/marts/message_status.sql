@@ -4,12 +4,26 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='message_id',
-        on_schema_change='fail'
+        on_schema_change='append_new_columns'
     )
 }}
 -- One row per (message_id, recipient): the recipient's final status, decided only by the set of the
 -- message's events (never their order). Incremental: a run recomputes, from all their events, only
 -- the messages that have events loaded since the last build (delete+insert by message_id).
+-- The digest's own emails are kept, flagged is_digest; deliverability_daily leaves them out.
+
+{#- A table built before a column in `backfilled_columns` existed gets it added (append_new_columns)
+    and every message recomputed once, so no row keeps a null there. Unit tests (where `this` is a
+    fixture, a string) and parsing skip the check. -#}
+{%- set backfilled_columns = ['is_digest'] %}
+{%- set missing_columns = [] %}
+{%- if execute and is_incremental() and this is not string %}
+    {%- set existing_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+    {%- if existing_columns %}
+        {%- set missing_columns = backfilled_columns | reject('in', existing_columns) | list %}
+    {%- endif %}
+{%- endif %}
+{%- set only_touched = is_incremental() and not missing_columns %}
 
 with
 
@@ -19,7 +33,7 @@ recipient_events as (
 
 ),
 
-{% if is_incremental() %}
+{% if only_touched %}
 touched_messages as (
 
     select distinct message_id
@@ -33,20 +47,19 @@ message_events as (
 
     select * from recipient_events
     where message_id is not null
-    {% if is_incremental() %}
+    {% if only_touched %}
         and message_id in (select message_id from touched_messages)
     {% endif %}
 
 ),
 
-tracked_message_events as (
+message_flags as (
 
-    -- The digest's own emails (tag bouncehouse_message=digest) are not tracked sends.
-    select * from message_events
-    where not exists (
-        select 1 from message_events as digest_events
-        where digest_events.is_digest and digest_events.message_id = message_events.message_id
-    )
+    -- The digest's own emails (tag bouncehouse_message=digest), decided from all of the message's
+    -- events: identity notifications carry no tags, so one tagged event marks the whole message.
+    select message_id, bool_or(is_digest) as is_digest
+    from message_events
+    group by message_id
 
 ),
 
@@ -55,9 +68,9 @@ message_recipients as (
     -- Recipients: every address in mail.destination of any event, plus any address an event names.
     select distinct message_id, recipient
     from (
-        select message_id, unnest(destination) as recipient from tracked_message_events
+        select message_id, unnest(destination) as recipient from message_events
         union all
-        select message_id, recipient from tracked_message_events where recipient is not null
+        select message_id, recipient from message_events where recipient is not null
     )
 
 ),
@@ -67,16 +80,16 @@ recipient_events_applied as (
     -- The events that bear on each recipient: the ones naming it, and the ones about the whole message.
     select
         message_recipients.recipient as status_recipient,
-        tracked_message_events.*,
-        max(tracked_message_events.status_rank) over (
+        message_events.*,
+        max(message_events.status_rank) over (
             partition by message_recipients.message_id, message_recipients.recipient
         ) as winning_rank
     from message_recipients
-    inner join tracked_message_events
-        on tracked_message_events.message_id = message_recipients.message_id
+    inner join message_events
+        on message_events.message_id = message_recipients.message_id
         and (
-            tracked_message_events.recipient = message_recipients.recipient
-            or tracked_message_events.applies_to_message
+            message_events.recipient = message_recipients.recipient
+            or message_events.applies_to_message
         )
 
 ),
@@ -130,11 +143,13 @@ final as (
         clicked,
         delivered,
         tags,
+        message_flags.is_digest,
         source_address,
         subject,
         last_event_at,
         last_loaded_at
     from recipient_statuses
+    inner join message_flags using (message_id)
 
 )
 

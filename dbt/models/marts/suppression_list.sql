@@ -1,6 +1,8 @@
 -- The addresses suppressed as of the dbt var as_of (only events at or before it count), one row each.
 -- Reasons: complaint > hard_bounce > manual > soft_bounce; a manual `lift` beats every reason.
 -- Rebuilt every run (expiry moves with as_of) from the compact classified events, not the raw JSON.
+-- Every message counts, the digest's own emails included: an admin address that hard-bounces or
+-- complains is suppressed like any other (and the digest is never sent to it).
 
 {%- set threshold = var('soft_bounce_threshold') | int %}
 {%- set window_days = var('soft_bounce_window_days') | int %}
@@ -20,23 +22,13 @@ manual_suppressions as (
 
 ),
 
-digest_messages as (
-
-    select distinct message_id from recipient_events where is_digest and message_id is not null
-
-),
-
 counted_events as (
 
-    -- `not exists`, never `not in`: one null in a `not in` list would make it drop every row.
     select message_id, recipient as email, event_id, event_class, event_at
     from recipient_events
     where recipient is not null
         and event_class in ('complaint', 'hard_bounce', 'soft_bounce', 'delivery')
         and event_at <= {{ as_of() }}
-        and not exists (
-            select 1 from digest_messages where digest_messages.message_id = recipient_events.message_id
-        )
 
 ),
 
@@ -157,6 +149,7 @@ final as (
 
     select email, reason, suppressed_at, expires_at, last_message_id
     from candidates
+    -- `not exists`, never `not in`: one null in a `not in` list would drop every row.
     where not exists (
         select 1 from manual_latest
         where manual_latest.action = 'lift' and manual_latest.email = candidates.email

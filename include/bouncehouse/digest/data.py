@@ -220,6 +220,7 @@ def load_digest_data(con: duckdb.DuckDBPyConnection, routes: Sequence[Route], da
         from {marts["message_status"]}
         where final_status in ?
           and status_at >= ? and status_at < ?
+          and not is_digest
         order by final_status, status_at, recipient, message_id
         """,
         [list(LISTED_STATUSES), day, next_day],
@@ -231,11 +232,13 @@ def load_digest_data(con: duckdb.DuckDBPyConnection, routes: Sequence[Route], da
             per_route[route.name].append(row)
 
     # Sends of the day, grouped by tag set so routing runs once per distinct tag set, not per row.
+    # The digest's own emails (is_digest) are not tracked sends: neither listed nor counted.
     sent_by_tags = con.execute(
         f"""
         select to_json(tags)::varchar, count(*), count_if(final_status = 'delivered')
         from {marts["message_status"]}
         where sent_at >= ? and sent_at < ?
+          and not is_digest
         group by all
         """,
         [day, next_day],
