@@ -7,7 +7,15 @@ record still loads and each bad one is named by its 1-based position and byte of
 Splitting: records follow each other separated by whitespace (newline framing) or by nothing at all
 (``}{``). A good record ends where the JSON decoder says it ends, so ``}{`` inside a string is never a
 boundary. A broken record ends where a raw newline cuts a string, where a ``{`` starts a line while
-braces are still open (the previous record was cut off), or where its braces balance again.
+braces are still open (the previous record was cut off), or where its braces balance again and a new
+line follows. Back to back, braces are not enough: a record cut off mid-way never balances, or, cut
+inside a string, is read inside out and balances somewhere in the records after it. So a broken
+record ends at the next record start: the first later ``{`` at which a JSON object decodes that looks
+like a record (it has ``Type``, ``eventType``, ``notificationType`` or ``mail``), which a nested
+object of the broken record (``"mail":{...}``) never is. Where its braces do balance, right before a
+``{`` or the end, it ends there at the latest (a second bad record after it stays a record of its
+own). Only broken records pay for this search. Two cut-off records in a row are one rejected record:
+nothing in the first says where it stops.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _STRAY_END = re.compile(r"[\n{]")
 _OUTSIDE_STRING = re.compile(r'[{}"]')
 _INSIDE_STRING = re.compile(r'["\\\n]')
+# Where an object with at least one key may start: the only places a record can.
+_OBJECT_WITH_KEY = re.compile(r'\{[ \t\n\r]*"')
+RECORD_KEYS = ("Type", "eventType", "notificationType", "mail")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,9 @@ def split_records(content: bytes) -> Iterator[RawRecord]:
             parse_error = (
                 f"not_json: {exc.msg.removesuffix(' at')} (character {exc.pos - start + 1} of the record)"
             )
+        except RecursionError:
+            end = max(_broken_record_end(text, start), start + 1)
+            parse_error = "not_json: nested too deeply"
         record = text[start:end]
         byte_offset = offsets.at(start)
         try:
@@ -116,37 +130,78 @@ def _broken_record_end(text: str, start: int) -> int:
     if text[start] != "{":  # stray text: up to the end of its line or the next record
         match = _STRAY_END.search(text, start + 1)
         return match.start() if match else length
+    end, closed = _brace_scan(text, start)
+    if closed == "newline":
+        return end
+    limit = length
+    if closed == "balanced":
+        after = _WHITESPACE.match(text, end).end()
+        if after < length and "\n" in text[end:after]:
+            return end  # newline framing: the next line is the next record, whatever it holds
+        if after == length or text[after] == "{":
+            limit = end  # back to back, and the braces close where a record may start: it ends here...
+    # ...unless a record starts before (the braces were read inside out), or the braces never
+    # closed where a record may start: then it ends where the next record starts.
+    resume = _next_record_start(text, start + 1, limit)
+    while resume > start + 1 and text[resume - 1] in " \t\r\n":
+        resume -= 1
+    return resume
+
+
+def _next_record_start(text: str, after: int, limit: int) -> int:
+    """The first ``{`` in ``[after, limit)`` where a JSON object that looks like a record decodes
+    (it may end past ``limit``), else ``limit``."""
+    for match in _OBJECT_WITH_KEY.finditer(text, after):
+        at = match.start()
+        if at >= limit:
+            break
+        try:
+            value, _ = _DECODER.raw_decode(text, at)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(value, dict) and any(key in value for key in RECORD_KEYS):
+            return at
+    return limit
+
+
+def _brace_scan(text: str, start: int) -> tuple[int, str]:
+    """Where the braces opened at ``start`` close: ``balanced`` (just after the ``}`` that brings
+    them back to depth 0), ``newline`` (a raw newline cuts a string, or a ``{`` starts a line while
+    braces are open), or ``open`` (the end of the text)."""
+    length = len(text)
     depth = 0
     index = start
     while index < length:
         match = _OUTSIDE_STRING.search(text, index)
         if match is None:
-            return length
+            return length, "open"
         char, at = match.group(), match.start()
         if char == "{":
             if depth > 0 and text[at - 1] == "\n":
-                return at - 1  # a record starts a line while braces are open: this one was cut off
+                return at - 1, "newline"  # a record starts a line while braces are open: this one was cut off
             depth += 1
             index = at + 1
         elif char == "}":
             depth -= 1
             index = at + 1
             if depth <= 0:
-                return index
+                return index, "balanced"
         else:  # a string: skip to its closing quote
             index = at + 1
             while True:
                 inner = _INSIDE_STRING.search(text, index)
                 if inner is None:
-                    return length
+                    return length, "open"
                 if inner.group() == "\\":
+                    if text.startswith("\n", inner.start() + 1):  # not even escaped: cut off here
+                        return inner.start() + 1, "newline"
                     index = inner.start() + 2
-                elif inner.group() == "\n":
-                    return inner.start()  # a raw newline cannot be inside a JSON string: cut off here
+                elif inner.group() == "\n":  # a raw newline cannot be inside a JSON string: cut off here
+                    return inner.start(), "newline"
                 else:
                     index = inner.start() + 1
                     break
-    return length
+    return length, "open"
 
 
 class _ByteOffsets:
