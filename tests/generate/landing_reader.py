@@ -1,5 +1,6 @@
 """Reads a landing tree back with the standard library only, independently of the generator's code,
-applying the contract's rules: gzip detected by content, records split by newlines or at `}{`,
+applying the contract's rules: gzip detected by content, records split by newlines or at `}{`
+(a back-to-back record that is not JSON ends where the next record starts),
 event identity = SNS MessageId or the SES JSON itself, addresses normalised."""
 
 from __future__ import annotations
@@ -25,13 +26,43 @@ def normalise(address: str) -> str:
     return parseaddr(address.strip())[1].strip().lower()
 
 
+_BLANK = re.compile(r"[ \t\r\n]*")
+RECORD_KEYS = ("Type", "eventType", "notificationType", "mail")
+
+
 def split_records(body: bytes) -> tuple[str, list[bytes]]:
     """Compact JSON never holds a raw newline, so an object with one is newline-delimited;
-    otherwise records are back to back and end where the top-level braces close."""
+    otherwise records are back to back and end where the top-level braces close. A back-to-back
+    record that is not JSON (cut off, so its braces never close, or close in the wrong place when it
+    was cut inside a string) ends where the next record starts: the first later `{` where an object
+    with a record's key (Type, eventType, notificationType, mail) decodes; at the latest where its
+    braces close, when another `{` or the end follows."""
     if b"\n" in body:
         return "newline", [line for line in body.split(b"\n") if line.strip()]
-    records, depth, in_string, escaped, begin = [], 0, False, False, 0
-    for index, byte in enumerate(body):
+    # Latin-1 maps each byte to one character: indexes are byte offsets, and JSON's structure (all
+    # ASCII) parses the same as in UTF-8, whatever bytes the strings hold.
+    text = body.decode("latin-1")
+    records, begin = [], _BLANK.match(text).end()
+    while begin < len(text):
+        end = _braces_close(body, begin)
+        try:
+            json.loads(text[begin:end])
+        except (ValueError, RecursionError):
+            # It ends at the first record start inside it, else where its braces close if a record
+            # may start there, else at the next record start.
+            after = _BLANK.match(text, end).end()
+            closes = text[end - 1] == "}" and (after == len(text) or text[after] == "{")
+            end = _next_record_start(text, begin + 1, end if closes else len(text))
+        records.append(body[begin:end])
+        begin = _BLANK.match(text, end).end()
+    return "concatenated", records
+
+
+def _braces_close(body: bytes, begin: int) -> int:
+    """Just after the `}` that brings the braces opened from `begin` back to depth 0, else the end."""
+    depth, in_string, escaped = 0, False, False
+    for index in range(begin, len(body)):
+        byte = body[index]
         if in_string:
             if escaped:
                 escaped = False
@@ -46,11 +77,22 @@ def split_records(body: bytes) -> tuple[str, list[bytes]]:
         elif byte == 0x7D:
             depth -= 1
             if depth == 0:
-                records.append(body[begin : index + 1])
-                begin = index + 1
-    if body[begin:].strip():
-        records.append(body[begin:])
-    return "concatenated", records
+                return index + 1
+    return len(body)
+
+
+def _next_record_start(text: str, after: int, limit: int) -> int:
+    decoder = json.JSONDecoder()
+    at = text.find("{", after, limit)
+    while at != -1:
+        try:
+            value, _ = decoder.raw_decode(text, at)
+        except (ValueError, RecursionError):
+            value = None
+        if isinstance(value, dict) and any(key in value for key in RECORD_KEYS):
+            return at
+        at = text.find("{", at + 1, limit)
+    return limit
 
 
 @dataclass
@@ -141,7 +183,10 @@ def _read_record(landing: Landing, record: bytes, key: str, arrival_hour: dateti
         event_id = outer["MessageId"]
     else:
         ses = outer
-        event_id = hashlib.md5(json.dumps(ses, separators=(",", ":")).encode()).hexdigest()
+        # The minified SES JSON as UTF-8 (not \u-escaped), as ingest hashes it.
+        event_id = hashlib.md5(
+            json.dumps(ses, separators=(",", ":"), ensure_ascii=False).encode()
+        ).hexdigest()
     if not isinstance(ses, dict) or not (
         ses.get("eventType") or ses.get("notificationType") or (ses.get("mail") or {}).get("messageId")
     ):
