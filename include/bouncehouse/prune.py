@@ -2,14 +2,24 @@
 
 A message is pruned when every recipient's final_status is sent, delivered or delayed, its last event
 is older than ``now - retention_days``, and it has no Bounce, Complaint or Reject event at all (so
-out-of-office bounces and not-spam complaints stay). In one transaction its send counts are added to
-``raw.pruned_sends_daily`` (deliverability_daily adds them back, so no daily figure changes; the digest's
-own emails, ``message_status.is_digest``, are pruned too but add nothing: they were never counted), it is
-recorded in ``raw.pruned_messages`` (ingest drops late duplicates of it), and its rows leave
-``raw.ses_events`` and every dbt table with a ``message_id`` column. Then a checkpoint reclaims space.
+out-of-office bounces and not-spam complaints stay).
 
-retention_days >= soft_bounce_expiry_days (14) is what makes this unable to change suppression_list:
-a delivery older than that can only follow soft bounces whose suppression has already expired.
+In one transaction, for the pruned messages:
+- their send counts are added to ``raw.pruned_sends_daily`` (deliverability_daily adds them back, so no
+  daily figure changes; the digest's own emails, ``message_status.is_digest``, are pruned too but add
+  nothing: deliverability_daily never counted them);
+- the latest delivery per address among their events is upserted into ``raw.pruned_deliveries``
+  (suppression_list counts it as a delivery);
+- they are recorded in ``raw.pruned_messages`` (ingest drops late events of them);
+- their rows leave ``raw.ses_events`` and every dbt table with a ``message_id`` column.
+Then a checkpoint reclaims space.
+
+Why suppression_list cannot change: of the events it counts (complaints, hard and soft bounces,
+deliveries), a pruned message can hold only deliveries (a Bounce or Complaint keeps the message), and
+all it asks of deliveries is the latest one per address, which ``raw.pruned_deliveries`` keeps. That
+holds for any as_of at or after the pruned deliveries (an as_of before a prune's cutoff replays history
+the prune has forgotten). retention_days >= soft_bounce_expiry_days (14) is still required, as a margin
+for late events: ingest drops every late event of a pruned message, a late Bounce or Complaint too.
 """
 
 from __future__ import annotations
@@ -95,6 +105,11 @@ def prune(settings: Settings) -> dict[str, Any]:
             raise ConfigError(
                 "the warehouse has no message_status: run `python -m bouncehouse transform` before prune"
             )
+        classified = find_relation(con, "int_recipient_events_classified")
+        if classified is None:
+            raise ConfigError(
+                "the warehouse has no int_recipient_events_classified: run `python -m bouncehouse transform` before prune"
+            )
         bytes_before = _file_bytes(path)
         carries_delayed = _has_column(con, warehouse.RAW_SCHEMA, "pruned_sends_daily", "delayed")
         # The digest's own emails are pruned like any clean send, but deliverability_daily never counted
@@ -150,6 +165,21 @@ def prune(settings: Settings) -> dict[str, Any]:
                 """,
                 [pruned_at],
             )
+            # What suppression_list asks of deliveries: the latest per address (it clears soft bounces).
+            delivered = con.execute(
+                f"""
+                insert into raw.pruned_deliveries (email, last_delivered_at, pruned_at)
+                select recipient, max(event_at), ?
+                from {classified}
+                where message_id in (select message_id from prune_candidates)
+                  and event_class = 'delivery' and recipient is not null and event_at is not null
+                group by recipient
+                on conflict (email) do update set
+                    last_delivered_at = greatest(last_delivered_at, excluded.last_delivered_at),
+                    pruned_at = excluded.pruned_at
+                """,
+                [pruned_at],
+            ).fetchone()[0]
             con.execute(
                 f"""
                 insert into raw.pruned_messages (message_id, sent_at, pruned_at)
@@ -190,6 +220,7 @@ def prune(settings: Settings) -> dict[str, Any]:
         {
             "messages": int(messages),
             "recipients": int(recipients),
+            "pruned_deliveries": int(delivered),
             "events": int(events),
             "mart_rows": deleted_by_table,
             "bytes_before": bytes_before,

@@ -84,6 +84,13 @@ create table if not exists {RAW_SCHEMA}.pruned_sends_daily (
     delivered  bigint not null,
     pruned_at  timestamp not null
 );
+-- Per address, the latest delivery among the messages prune removed (upserted by prune in the same
+-- transaction), so suppression_list still sees a delivery that cleared soft bounces once it is gone.
+create table if not exists {RAW_SCHEMA}.pruned_deliveries (
+    email              varchar primary key,
+    last_delivered_at  timestamp not null,
+    pruned_at          timestamp not null
+);
 
 -- Written by digest: one row per (route, day), claimed before the email goes out, so a re-run never
 -- sends it again. state: 'sending' while a transmission is in flight (a crash leaves it: unconfirmed,

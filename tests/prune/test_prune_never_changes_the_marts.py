@@ -80,3 +80,50 @@ def test_a_pruned_digest_email_never_counts_as_a_tracked_send(warehouse_path: Pa
     assert marts(warehouse_path) == before
     transform(settings_for(warehouse_path, AS_OF))
     assert marts(warehouse_path) == before
+
+
+def test_a_pruned_delivery_still_clears_soft_bounces(warehouse_path: Path) -> None:
+    """Three soft bounces (40-38 days ago), then a delivery (35 days ago, on a message of its own, clean and
+    prunable) that cleared them, then one more soft bounce (5 days ago, so the expiry is still ahead).
+    Not suppressed before the prune; the pruned delivery must still count as one after it."""
+    events = []
+    for n, age in enumerate((40, 39, 38)):
+        m = Message(f"soft-{n}", ["sa@x.com"], days_ago(age))
+        events += [m.send(), m.soft_bounce(days_ago(age) + timedelta(minutes=1), "sa@x.com")]
+    delivered = Message("a_del", ["sa@x.com"], days_ago(35))
+    events += [delivered.send(), delivered.delivery(days_ago(35) + timedelta(minutes=1), "sa@x.com")]
+    recent = Message("soft-recent", ["sa@x.com"], days_ago(5))
+    events += [recent.send(), recent.soft_bounce(days_ago(5) + timedelta(minutes=1), "sa@x.com")]
+    # A second address whose only delivery is older: the one pruned latest per address is what counts.
+    for n, age in enumerate((34, 33, 32)):
+        m = Message(f"sb-soft-{n}", ["sb@x.com"], days_ago(age))
+        events += [m.send(), m.soft_bounce(days_ago(age) + timedelta(minutes=1), "sb@x.com")]
+    early = Message("b_del", ["sb@x.com"], days_ago(36))
+    events += [early.send(), early.delivery(days_ago(36) + timedelta(minutes=1), "sb@x.com")]
+    # A later delivery to sa, pruned by a later run: its row in raw.pruned_deliveries moves forward.
+    later = Message("c_del", ["sa@x.com"], days_ago(31))
+    events += [later.send(), later.delivery(days_ago(31) + timedelta(minutes=1), "sa@x.com")]
+    before = build(warehouse_path, events)
+    assert [row[0] for row in before["suppression_list"]] == [], "the delivery cleared sa; sb's expired"
+
+    prune(settings_for(warehouse_path, AS_OF - timedelta(days=2)))  # cutoff 32 days ago: c_del stays
+
+    assert pruned(warehouse_path) == {"a_del", "b_del"}
+    assert marts(warehouse_path) == before
+    transform(settings_for(warehouse_path, AS_OF))
+    assert marts(warehouse_path) == before
+    # What prune kept of the deliveries it removed: the latest per address.
+    assert fetch(warehouse_path, "select email, last_delivered_at from raw.pruned_deliveries order by 1") == [
+        ("sa@x.com", days_ago(35) + timedelta(minutes=1)),
+        ("sb@x.com", days_ago(36) + timedelta(minutes=1)),
+    ]
+
+    prune(settings_for(warehouse_path, AS_OF))
+
+    assert pruned(warehouse_path) == {"a_del", "b_del", "c_del"}
+    transform(settings_for(warehouse_path, AS_OF))
+    assert marts(warehouse_path) == before
+    assert fetch(warehouse_path, "select email, last_delivered_at from raw.pruned_deliveries order by 1") == [
+        ("sa@x.com", days_ago(31) + timedelta(minutes=1)),
+        ("sb@x.com", days_ago(36) + timedelta(minutes=1)),
+    ]

@@ -2,7 +2,8 @@
 -- Reasons: complaint > hard_bounce > manual > soft_bounce; a manual `lift` beats every reason.
 -- Rebuilt every run (expiry moves with as_of) from the compact classified events, not the raw JSON.
 -- Every message counts, the digest's own emails included: an admin address that hard-bounces or
--- complains is suppressed like any other (and the digest is never sent to it).
+-- complains is suppressed like any other (and the digest is never sent to it). Deliveries of messages
+-- prune removed still count, through raw.pruned_deliveries (the latest per address).
 
 {%- set threshold = var('soft_bounce_threshold') | int %}
 {%- set window_days = var('soft_bounce_window_days') | int %}
@@ -19,6 +20,12 @@ recipient_events as (
 manual_suppressions as (
 
     select * from {{ ref('manual_suppressions') }}
+
+),
+
+pruned_deliveries as (
+
+    select * from {{ ref('stg_ses__pruned_deliveries') }}
 
 ),
 
@@ -78,9 +85,20 @@ soft_bounce_streaks as (
 
 last_deliveries as (
 
-    select email, max(event_at) as last_delivered_at
-    from counted_events
-    where event_class = 'delivery'
+    -- Deliveries still among the events, and the latest of those prune removed: pruning a delivered
+    -- message never brings back a suppression its delivery cleared.
+    select email, max(delivered_at) as last_delivered_at
+    from (
+        select email, event_at as delivered_at
+        from counted_events
+        where event_class = 'delivery'
+
+        union all
+
+        select email, last_delivered_at as delivered_at
+        from pruned_deliveries
+        where last_delivered_at <= {{ as_of() }}
+    )
     group by email
 
 ),
