@@ -1,8 +1,11 @@
 """Drop expired sends: old messages that went out fine and never bounced, complained or were rejected.
 
 A message is pruned when every recipient's final_status is sent, delivered or delayed, its last event
-is older than ``now - retention_days``, and it has no Bounce, Complaint or Reject event at all (so
-out-of-office bounces and not-spam complaints stay).
+is older than ``now - retention_days``, it has no Bounce, Complaint or Reject event at all (so
+out-of-office bounces and not-spam complaints stay), and message_status has seen all of its events:
+a message with a raw event loaded after message_status's watermark (its latest ``last_loaded_at``, up to
+which its incremental run has processed every load) waits for the next transform, so a late Delivery
+naming a new recipient is never lost or miscounted. ``waiting`` in the counts says how many waited.
 
 In one transaction, for the pruned messages:
 - their send counts are added to ``raw.pruned_sends_daily`` (deliverability_daily adds them back, so no
@@ -120,7 +123,9 @@ def prune(settings: Settings) -> dict[str, Any]:
         con.execute("begin transaction")
         try:
             # Decided from raw events as well as the mart, so an event that arrived after the last
-            # transform (a late bounce) still protects its message.
+            # transform (a late bounce) still protects its message, and a message with any event
+            # loaded after message_status's watermark (the point up to which its incremental run has
+            # processed every load) waits: its status, recipients and counts may be stale.
             con.execute(
                 f"""
                 create or replace temp table prune_candidates as
@@ -131,16 +136,21 @@ def prune(settings: Settings) -> dict[str, Any]:
                     from {message_status}
                     group by message_id
                 ),
+                watermark as (
+                    select max(last_loaded_at) as seen_until from {message_status}
+                ),
                 raw_events as (
                     select message_id,
                            max(event_at) as last_raw_event,
-                           count_if(event_type in ?) as kept_events
+                           count_if(event_type in ?) as kept_events,
+                           max(loaded_at) as last_raw_loaded
                     from raw.ses_events
                     where message_id is not null
                     group by message_id
                 )
-                select s.message_id
+                select s.message_id, coalesce(r.last_raw_loaded <= w.seen_until, true) as seen
                 from status s
+                cross join watermark w
                 left join raw_events r using (message_id)
                 where s.all_prunable
                   and coalesce(r.kept_events, 0) = 0
@@ -148,6 +158,7 @@ def prune(settings: Settings) -> dict[str, Any]:
                 """,
                 [statuses, list(KEEP_EVENT_TYPES), cutoff],
             )
+            waiting = con.execute("delete from prune_candidates where not seen").fetchone()[0]
             messages = con.execute("select count(*) from prune_candidates").fetchone()[0]
             recipients = con.execute(
                 f"select count(*) from {message_status} where message_id in (select message_id from prune_candidates)"
@@ -219,6 +230,7 @@ def prune(settings: Settings) -> dict[str, Any]:
     counts.update(
         {
             "messages": int(messages),
+            "waiting": int(waiting),
             "recipients": int(recipients),
             "pruned_deliveries": int(delivered),
             "events": int(events),
@@ -229,7 +241,8 @@ def prune(settings: Settings) -> dict[str, Any]:
         }
     )
     log.info(
-        "prune (sends older than %s): %d messages, %d recipients, %d events removed; %d -> %d bytes (%s free for reuse)",
-        cutoff, messages, recipients, events, bytes_before, bytes_after, counts["free_bytes"],
+        "prune (sends older than %s): %d messages, %d recipients, %d events removed (%d waiting for the next "
+        "transform); %d -> %d bytes (%s free for reuse)",
+        cutoff, messages, recipients, events, waiting, bytes_before, bytes_after, counts["free_bytes"],
     )  # fmt: skip
     return counts

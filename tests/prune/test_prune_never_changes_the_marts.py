@@ -127,3 +127,47 @@ def test_a_pruned_delivery_still_clears_soft_bounces(warehouse_path: Path) -> No
         ("sa@x.com", days_ago(31) + timedelta(minutes=1)),
         ("sb@x.com", days_ago(36) + timedelta(minutes=1)),
     ]
+
+
+def test_prune_waits_for_the_transform_after_a_late_event(warehouse_path: Path) -> None:
+    """A message message_status has seen with a Send only; a late Delivery (old timestamp) naming r1 and r2
+    is loaded after that transform. Prune before the next transform must leave the message alone (it
+    would record 1 sent / 0 delivered and lose r2); after the transform it prunes it with the right
+    figures."""
+    old = Message("old1", ["r1@x.com"], days_ago(40))
+    before_late = build(warehouse_path, [old.send()])
+    assert [row[:2] for row in before_late["deliverability_daily"]] == [(1, 0)]
+    late = old.delivery(days_ago(40) + timedelta(minutes=1), "r1@x.com", "r2@x.com")
+    load(warehouse_path, [late], LOADED + timedelta(hours=1))
+
+    stale = prune(settings_for(warehouse_path, AS_OF))
+
+    assert stale["messages"] == 0 and stale["waiting"] == 1 and pruned(warehouse_path) == set()
+    assert fetch(warehouse_path, "select count(*) from raw.pruned_sends_daily") == [(0,)]
+    assert fetch(warehouse_path, "select count(*) from raw.ses_events where message_id = 'old1'") == [(2,)]
+
+    transform(settings_for(warehouse_path, AS_OF))
+    before = marts(warehouse_path)
+    assert [row[:2] for row in before["deliverability_daily"]] == [(2, 2)]
+    fresh = prune(settings_for(warehouse_path, AS_OF))
+    assert fresh["messages"] == 1 and fresh["recipients"] == 2 and pruned(warehouse_path) == {"old1"}
+    assert fetch(warehouse_path, "select sent, delivered from raw.pruned_sends_daily") == [(2, 2)]
+    transform(settings_for(warehouse_path, AS_OF))
+    assert marts(warehouse_path) == before
+
+
+def test_an_event_about_no_recipient_does_not_keep_a_message_forever(warehouse_path: Path) -> None:
+    """An event of a type SES may add later bears on no recipient, so no message_status row records its
+    loaded_at. Loaded last for its message, it must hold the message back only until a transform has
+    run after it (message_status's watermark passed it), not forever."""
+    old = Message("old2", ["q@x.com"], days_ago(40))
+    build(warehouse_path, [old.send(), old.delivery(days_ago(40) + timedelta(minutes=1), "q@x.com")])
+    unknown = Event("FutureType", "old2", days_ago(40), {"eventType": "FutureType", "mail": old.mail})
+    other = Message("recent", ["r@x.com"], days_ago(1))
+    load(warehouse_path, [unknown, other.send()], LOADED + timedelta(hours=1))
+    assert prune(settings_for(warehouse_path, AS_OF))["waiting"] == 1
+
+    transform(settings_for(warehouse_path, AS_OF))
+    counts = prune(settings_for(warehouse_path, AS_OF))
+
+    assert counts["messages"] == 1 and counts["waiting"] == 0 and pruned(warehouse_path) == {"old2"}
