@@ -21,8 +21,11 @@ Why suppression_list cannot change: of the events it counts (complaints, hard an
 deliveries), a pruned message can hold only deliveries (a Bounce or Complaint keeps the message), and
 all it asks of deliveries is the latest one per address, which ``raw.pruned_deliveries`` keeps. That
 holds for any as_of at or after the pruned deliveries (an as_of before a prune's cutoff replays history
-the prune has forgotten). retention_days >= soft_bounce_expiry_days (14) is still required, as a margin
-for late events: ingest drops every late event of a pruned message, a late Bounce or Complaint too.
+the prune has forgotten).
+
+retention_days >= soft_bounce_expiry_days (14) is still required, as a margin for late feedback: ingest
+drops every late event of a pruned message (a late Bounce or Complaint too, so it never suppresses),
+and past the expiry a late soft bounce dated near its message could no longer have suppressed anyway.
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ def prune(settings: Settings) -> dict[str, Any]:
     if settings.retention_days < SOFT_BOUNCE_EXPIRY_DAYS:
         raise ConfigError(
             f"BOUNCEHOUSE_RETENTION_DAYS / --retention-days is {settings.retention_days}; it must be at least "
-            f"{SOFT_BOUNCE_EXPIRY_DAYS} (the soft-bounce expiry), or pruning could change the suppression list"
+            f"{SOFT_BOUNCE_EXPIRY_DAYS} (the soft-bounce expiry): ingest drops late events of pruned messages, "
+            "and a soft bounce dropped sooner could still count"
         )
     cutoff = settings.now() - timedelta(days=settings.retention_days)
     path = Path(settings.warehouse)

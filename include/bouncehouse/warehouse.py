@@ -71,7 +71,7 @@ create table if not exists {RAW_SCHEMA}.rejected_records (
     rejected_at  timestamp not null
 );
 
--- Written by prune: the messages it removed (so a late duplicate of their events is not re-loaded)
+-- Written by prune: the messages it removed (ingest drops every late event of them, duplicate or new)
 -- and what they contributed to deliverability_daily (so no daily figure changes when they go).
 create table if not exists {RAW_SCHEMA}.pruned_messages (
     message_id  varchar not null,
