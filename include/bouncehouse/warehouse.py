@@ -156,7 +156,9 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 600.0)
 
 
 @contextmanager
-def session(path: Path, *, read_only: bool = False, lock_timeout: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def session(
+    path: Path, *, read_only: bool = False, lock_timeout: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for one unit of work; the raw schema exists before the caller sees it."""
     con = connect(path, read_only=read_only, lock_timeout=lock_timeout)
     try:
