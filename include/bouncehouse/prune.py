@@ -47,9 +47,6 @@ log = logging.getLogger(__name__)
 # Must match the dbt var soft_bounce_expiry_days (dbt/dbt_project.yml).
 SOFT_BOUNCE_EXPIRY_DAYS = 14
 PRUNABLE_STATUSES = ("sent", "delivered", "delayed")
-# deliverability_daily has a `delayed` column: a delayed send may only go once raw.pruned_sends_daily
-# can carry that figure (a `delayed` column the mart adds back), or the next transform would change it.
-DELAYED_STATUS = "delayed"
 # Event types (eventType, or notificationType for identity notifications) that keep a message forever.
 KEEP_EVENT_TYPES = ("Bounce", "Complaint", "Reject")
 # Schemas Python owns; every other schema's tables are dbt's.
@@ -118,12 +115,11 @@ def prune(settings: Settings) -> dict[str, Any]:
                 "the warehouse has no int_recipient_events_classified: run `python -m bouncehouse transform` before prune"
             )
         bytes_before = _file_bytes(path)
-        carries_delayed = _has_column(con, warehouse.RAW_SCHEMA, "pruned_sends_daily", "delayed")
         # The digest's own emails are pruned like any clean send, but deliverability_daily never counted
         # them, so they add nothing to raw.pruned_sends_daily.
         schema, table = (part.strip('"') for part in message_status.split("."))
         tracked_only = "and not is_digest" if _has_column(con, schema, table, "is_digest") else ""
-        statuses = [s for s in PRUNABLE_STATUSES if carries_delayed or s != DELAYED_STATUS]
+        statuses = list(PRUNABLE_STATUSES)
         con.execute("begin transaction")
         try:
             # Decided from raw events as well as the mart, so an event that arrived after the last
@@ -167,13 +163,11 @@ def prune(settings: Settings) -> dict[str, Any]:
             recipients = con.execute(
                 f"select count(*) from {message_status} where message_id in (select message_id from prune_candidates)"
             ).fetchone()[0]
-            delayed_column, delayed_value = (
-                (", delayed", ", count_if(final_status = 'delayed')") if carries_delayed else ("", "")
-            )
             con.execute(
                 f"""
-                insert into raw.pruned_sends_daily (day, sent, delivered{delayed_column}, pruned_at)
-                select sent_at::date, count(*), count_if(final_status = 'delivered'){delayed_value}, ?
+                insert into raw.pruned_sends_daily (day, sent, delivered, delayed, pruned_at)
+                select sent_at::date, count(*), count_if(final_status = 'delivered'),
+                       count_if(final_status = 'delayed'), ?
                 from {message_status}
                 where message_id in (select message_id from prune_candidates) {tracked_only}
                 group by 1

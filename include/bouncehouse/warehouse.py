@@ -82,8 +82,11 @@ create table if not exists {RAW_SCHEMA}.pruned_sends_daily (
     day        date not null,
     sent       bigint not null,
     delivered  bigint not null,
-    pruned_at  timestamp not null
+    pruned_at  timestamp not null,
+    delayed    bigint not null default 0
 );
+-- Warehouses made before prune carried delayed sends.
+alter table {RAW_SCHEMA}.pruned_sends_daily add column if not exists delayed bigint default 0;
 -- Per address, the latest delivery among the messages prune removed (upserted by prune in the same
 -- transaction), so suppression_list still sees a delivery that cleared soft bounces once it is gone.
 create table if not exists {RAW_SCHEMA}.pruned_deliveries (
