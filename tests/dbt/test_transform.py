@@ -104,7 +104,9 @@ def statuses(path: Path) -> dict[tuple[str, str], str]:
 def test_contract_rules_end_to_end(warehouse_path: Path) -> None:
     load(warehouse_path, contract_events(), LOADED)
     with warehouse.session(warehouse_path) as con:  # what prune left behind: added back per day
-        con.execute("insert into raw.pruned_sends_daily values ('2026-11-02', 10, 9, '2026-11-09')")
+        con.execute(
+            "insert into raw.pruned_sends_daily (day, sent, delivered, pruned_at) values ('2026-11-02', 10, 9, '2026-11-09')"
+        )
 
     counts = transform(settings_for(warehouse_path, AS_OF))
 
