@@ -46,21 +46,13 @@ def parse_as_of(value: str | None) -> datetime | None:
     return parsed
 
 
-def _positive_int(name: str, value: Any) -> int:
+def _positive(name: str, value: Any, kind: type[int] | type[float] = int) -> Any:
+    """``value`` as a positive int (or float), or a ConfigError naming ``name``."""
     try:
-        number = int(value)
+        number = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-    if number <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {number}")
-    return number
-
-
-def _positive_number(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
     if number <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {value!r}")
     return number
@@ -144,14 +136,14 @@ def load_settings(
         outbox=_resolve(pick("outbox", "BOUNCEHOUSE_OUTBOX", DEFAULT_OUTBOX), home),
         routes=_resolve(pick("routes", "BOUNCEHOUSE_ROUTES", DEFAULT_ROUTES), home),
         as_of=as_of,
-        retention_days=_positive_int(
+        retention_days=_positive(
             "BOUNCEHOUSE_RETENTION_DAYS",
             pick("retention_days", "BOUNCEHOUSE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
         ),
         digest_transport=transport,
         digest_sender=str(pick("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", "bouncehouse@localhost")),
-        lock_timeout=_positive_number(
-            "BOUNCEHOUSE_LOCK_TIMEOUT", pick("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0)
+        lock_timeout=_positive(
+            "BOUNCEHOUSE_LOCK_TIMEOUT", pick("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0), float
         ),
         aws_conn_id=pick("aws_conn_id", "BOUNCEHOUSE_AWS_CONN_ID", None),
         smtp_conn_id=pick("smtp_conn_id", "BOUNCEHOUSE_SMTP_CONN_ID", None),
