@@ -3,14 +3,6 @@
 -- so pruning never changes a figure. The digest's own emails (message_status.is_digest) are not
 -- tracked sends and count nowhere here.
 
-{%- set pruned_source = source('ses', 'pruned_sends_daily') %}
-{%- set pruned_columns = [] %}
-{%- if execute %}
-    {%- for column in adapter.get_columns_in_relation(pruned_source) %}
-        {%- do pruned_columns.append(column.name | lower) %}
-    {%- endfor %}
-{%- endif %}
-
 with
 
 message_status as (
@@ -21,7 +13,7 @@ message_status as (
 
 pruned_sends_daily as (
 
-    select * from {{ pruned_source }}
+    select * from {{ source('ses', 'pruned_sends_daily') }}
 
 ),
 
@@ -50,11 +42,7 @@ pruned_days as (
         day,
         sum(sent) as sent,
         sum(delivered) as delivered,
-        {% if 'delayed' in pruned_columns -%}
-        sum(coalesce(delayed, 0)) as delayed
-        {%- else -%}
-        0 as delayed
-        {%- endif %}
+        sum(delayed) as delayed
     from pruned_sends_daily
     group by day
 
