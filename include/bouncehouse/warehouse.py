@@ -39,7 +39,9 @@ create table if not exists {RAW_SCHEMA}.ses_events (
     message_id      varchar,
     event_at        timestamp,
     source_key      varchar not null,
-    payload         json not null,
+    -- zstd: payloads take a quarter of the space, and load twice as fast, as with DuckDB's default
+    -- string compression (measured by make bench); warehouses made earlier keep the default.
+    payload         json not null using compression zstd,
     loaded_at       timestamp not null,
     sns_message_id  varchar,
     source_position bigint
