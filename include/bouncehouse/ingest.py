@@ -15,7 +15,8 @@ How it stays exactly-once and fast:
   named with its position and byte offset in ``raw.rejected_records``.
 - An event is one row: event_id (SNS MessageId, else md5 of the minified SES JSON) is checked
   within the batch, against ``raw.ses_events`` and, through message_id, against
-  ``raw.pruned_messages`` (a late copy of a pruned message stays pruned).
+  ``raw.pruned_messages``: a late event of a pruned message stays dropped, except a Bounce,
+  Complaint or Reject when prune recorded the message's recipients (dbt then gives it back).
 """
 
 from __future__ import annotations
@@ -634,7 +635,10 @@ def _commit(con: duckdb.DuckDBPyConnection, loaded_at: datetime) -> dict[str, in
             """
         )
         # One row per event: the first copy in the batch (object order, then position), unless
-        # the warehouse already holds the event or prune removed its message.
+        # the warehouse already holds the event or prune removed its message. A late Bounce, Complaint
+        # or Reject of a pruned message still loads (it can suppress the address) when prune recorded
+        # the message's recipients, from which dbt restores them (prune.KEEP_EVENT_TYPES: the types that
+        # keep a message from being pruned); any other late event of it stays dropped.
         # What the warehouse already holds of this batch: the batch's ids are the build side and the
         # big tables are only scanned, so memory follows the batch, not the warehouse.
         con.execute(
@@ -644,8 +648,12 @@ def _commit(con: duckdb.DuckDBPyConnection, loaded_at: datetime) -> dict[str, in
             where event_id in (select event_id from ingest_rows where reject is null)
             union all
             select r.event_id from ingest_rows r
-            where r.message_id in (select message_id from raw.pruned_messages
-                                   where message_id in (select message_id from ingest_rows))
+            join (select message_id, coalesce(recipients_recorded, false) as recipients_recorded
+                  from raw.pruned_messages
+                  where message_id in (select message_id from ingest_rows)) p
+              on p.message_id = r.message_id
+            where not (p.recipients_recorded
+                       and coalesce(r.event_type in ('Bounce', 'Complaint', 'Reject'), false))
             """
         )
         con.execute(

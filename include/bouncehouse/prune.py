@@ -13,19 +13,33 @@ In one transaction, for the pruned messages:
   nothing: deliverability_daily never counted them);
 - the latest delivery per address among their events is upserted into ``raw.pruned_deliveries``
   (suppression_list counts it as a delivery);
-- they are recorded in ``raw.pruned_messages`` (ingest drops late events of them);
+- each recipient's row of message_status is kept in ``raw.pruned_recipients`` (final status, status_at,
+  sent_at, opened, clicked, tags, ...: what dbt needs to give the message back should it return);
+- they are recorded in ``raw.pruned_messages``, with ``recipients_recorded`` set;
 - their rows leave ``raw.ses_events`` and every dbt table with a ``message_id`` column.
 Then a checkpoint reclaims space.
 
-Why suppression_list cannot change: of the events it counts (complaints, hard and soft bounces,
-deliveries), a pruned message can hold only deliveries (a Bounce or Complaint keeps the message), and
-all it asks of deliveries is the latest one per address, which ``raw.pruned_deliveries`` keeps. That
-holds for any as_of at or after the pruned deliveries (an as_of before a prune's cutoff replays history
-the prune has forgotten).
+Late feedback: ingest drops a late copy of any event prune removed (Send, Delivery, DeliveryDelay, Open,
+Click, ...), but loads a late Bounce, Complaint or Reject of a pruned message (a feedback loop's complaint
+can come weeks after the send): the address must still be suppressed. That brings the message back, and
+dbt gives it back its recipients from ``raw.pruned_recipients`` as stand-in events
+(int_recipient_events_restored: a Delivery at status_at for a delivered recipient, and so on), so every
+rule applies as if it had never been pruned: the highest status wins, a Transient/General bounce after the
+pruned Delivery is an auto-reply, and deliverability_daily takes the revived recipients' share back out
+of ``raw.pruned_sends_daily`` so nobody counts twice. A revived message holds a Bounce, Complaint or
+Reject, so prune never takes it again. Messages pruned before ``raw.pruned_recipients`` existed
+(``recipients_recorded`` false) cannot be given back: ingest keeps dropping every late event of them.
+
+Why suppression_list cannot change when prune runs: of the events it counts (complaints, hard and soft
+bounces, deliveries), a pruned message can hold only deliveries (a Bounce or Complaint keeps the message),
+and all it asks of deliveries is the latest one per address, which ``raw.pruned_deliveries`` keeps (a
+revived message's stand-in Delivery is at or before it). That holds for any as_of at or after the pruned
+deliveries (an as_of before a prune's cutoff replays history the prune has forgotten).
 
 retention_days >= soft_bounce_expiry_days (14) is still required, as a margin for late feedback: ingest
-drops every late event of a pruned message (a late Bounce or Complaint too, so it never suppresses),
-and past the expiry a late soft bounce dated near its message could no longer have suppressed anyway.
+drops a late Delivery of a pruned message (it could have cleared a soft-bounce suppression) and every late
+event of a message pruned before its recipients were recorded, and past the expiry a late soft bounce
+dated near its message could no longer have suppressed anyway.
 """
 
 from __future__ import annotations
@@ -47,7 +61,9 @@ log = logging.getLogger(__name__)
 # Must match the dbt var soft_bounce_expiry_days (dbt/dbt_project.yml).
 SOFT_BOUNCE_EXPIRY_DAYS = 14
 PRUNABLE_STATUSES = ("sent", "delivered", "delayed")
-# Event types (eventType, or notificationType for identity notifications) that keep a message forever.
+# Event types (eventType, or notificationType for identity notifications) that keep a message forever,
+# and the late events of a pruned message that ingest still loads (ingest._commit names them in its SQL;
+# tests/ingest checks the two agree).
 KEEP_EVENT_TYPES = ("Bounce", "Complaint", "Reject")
 # Schemas Python owns; every other schema's tables are dbt's.
 PYTHON_SCHEMAS = (warehouse.RAW_SCHEMA, warehouse.OPS_SCHEMA)
@@ -94,8 +110,8 @@ def prune(settings: Settings) -> dict[str, Any]:
     if settings.retention_days < SOFT_BOUNCE_EXPIRY_DAYS:
         raise ConfigError(
             f"BOUNCEHOUSE_RETENTION_DAYS / --retention-days is {settings.retention_days}; it must be at least "
-            f"{SOFT_BOUNCE_EXPIRY_DAYS} (the soft-bounce expiry): ingest drops late events of pruned messages, "
-            "and a soft bounce dropped sooner could still count"
+            f"{SOFT_BOUNCE_EXPIRY_DAYS} (the soft-bounce expiry): ingest drops late deliveries of pruned messages, "
+            "and one dropped sooner could still clear a soft-bounce suppression"
         )
     cutoff = settings.now() - timedelta(days=settings.retention_days)
     path = Path(settings.warehouse)
@@ -118,7 +134,9 @@ def prune(settings: Settings) -> dict[str, Any]:
         # The digest's own emails are pruned like any clean send, but deliverability_daily never counted
         # them, so they add nothing to raw.pruned_sends_daily.
         schema, table = (part.strip('"') for part in message_status.split("."))
-        tracked_only = "and not is_digest" if _has_column(con, schema, table, "is_digest") else ""
+        has_is_digest = _has_column(con, schema, table, "is_digest")
+        tracked_only = "and not is_digest" if has_is_digest else ""
+        is_digest = "coalesce(is_digest, false)" if has_is_digest else "false"
         statuses = list(PRUNABLE_STATUSES)
         con.execute("begin transaction")
         try:
@@ -189,10 +207,25 @@ def prune(settings: Settings) -> dict[str, Any]:
                 """,
                 [pruned_at],
             ).fetchone()[0]
+            # What message_status says of each recipient: should a late Bounce, Complaint or Reject bring
+            # the message back, dbt restores its recipients from these rows (stand-in events).
             con.execute(
                 f"""
-                insert into raw.pruned_messages (message_id, sent_at, pruned_at)
-                select message_id, min(sent_at), ?
+                insert into raw.pruned_recipients (message_id, recipient, final_status, sent_at, status_at,
+                                                   last_event_at, last_loaded_at, opened, clicked, is_digest,
+                                                   tags, source_address, subject, pruned_at)
+                select message_id, recipient, final_status, sent_at, status_at, last_event_at, last_loaded_at,
+                       coalesce(opened, false), coalesce(clicked, false), {is_digest}, tags, source_address,
+                       subject, ?
+                from {message_status}
+                where message_id in (select message_id from prune_candidates)
+                """,
+                [pruned_at],
+            )
+            con.execute(
+                f"""
+                insert into raw.pruned_messages (message_id, sent_at, pruned_at, recipients_recorded)
+                select message_id, min(sent_at), ?, true
                 from {message_status}
                 where message_id in (select message_id from prune_candidates)
                 group by message_id

@@ -73,12 +73,37 @@ create table if not exists {RAW_SCHEMA}.rejected_records (
     rejected_at  timestamp not null
 );
 
--- Written by prune: the messages it removed (ingest drops every late event of them, duplicate or new)
--- and what they contributed to deliverability_daily (so no daily figure changes when they go).
+-- Written by prune: the messages it removed and what they contributed to deliverability_daily (so no
+-- daily figure changes when they go). Ingest drops every late event of a pruned message except a
+-- Bounce, Complaint or Reject, which it loads when recipients_recorded (prune kept the message's
+-- recipients in pruned_recipients, from which dbt gives the message back its statuses and figures);
+-- messages pruned before that table existed keep dropping every late event.
 create table if not exists {RAW_SCHEMA}.pruned_messages (
-    message_id  varchar not null,
-    sent_at     timestamp,
-    pruned_at   timestamp not null
+    message_id           varchar not null,
+    sent_at              timestamp,
+    pruned_at            timestamp not null,
+    recipients_recorded  boolean default false
+);
+alter table {RAW_SCHEMA}.pruned_messages add column if not exists recipients_recorded boolean default false;
+-- One row per recipient of a pruned message: what message_status said of it when prune removed it.
+-- When a late Bounce, Complaint or Reject brings the message back, dbt turns these rows into stand-in
+-- events (int_recipient_events_restored), so message_status, suppression_list and deliverability_daily
+-- come out as if the message had never been pruned.
+create table if not exists {RAW_SCHEMA}.pruned_recipients (
+    message_id      varchar not null,
+    recipient       varchar not null,
+    final_status    varchar not null,   -- sent, delivered or delayed
+    sent_at         timestamp,
+    status_at       timestamp,
+    last_event_at   timestamp,
+    last_loaded_at  timestamp,
+    opened          boolean not null,
+    clicked         boolean not null,
+    is_digest       boolean not null,
+    tags            json,
+    source_address  varchar,
+    subject         varchar,
+    pruned_at       timestamp not null
 );
 create table if not exists {RAW_SCHEMA}.pruned_sends_daily (
     day        date not null,

@@ -239,7 +239,9 @@ def test_same_size_rewrite_is_caught_by_checksum_and_a_mere_touch_is_not(lake):
 
 def test_events_of_a_pruned_message_are_dropped_as_duplicates(lake):
     lake.execute("create schema if not exists raw")
-    lake.execute("insert into raw.pruned_messages values ('m-old', '2026-10-01', '2026-11-01')")
+    lake.execute(
+        "insert into raw.pruned_messages (message_id, sent_at, pruned_at) values ('m-old', '2026-10-01', '2026-11-01')"
+    )
     write_object(
         lake.landing,
         f"{HOUR}/a",
@@ -248,6 +250,74 @@ def test_events_of_a_pruned_message_are_dropped_as_duplicates(lake):
     counts = lake.ingest()
     assert (counts["events_loaded"], counts["duplicates"]) == (1, 1)
     assert lake.rows("select message_id from raw.ses_events") == [("m-new",)]
+
+
+# Every type SES publishes: only the ones that can change a recipient's fate once it went out fine
+# (prune.KEEP_EVENT_TYPES) come back for a pruned message.
+LATE_TYPES = [
+    "Send", "Delivery", "DeliveryDelay", "Open", "Click", "Subscription", "Rendering Failure",
+    "Bounce", "Complaint", "Reject",
+]  # fmt: skip
+
+
+def _pruned(lake, message_id="m-old", *, recipients_recorded=True):
+    lake.execute(
+        "insert into raw.pruned_messages (message_id, sent_at, pruned_at, recipients_recorded) "
+        "values (?, '2026-10-01', '2026-11-01', ?)",
+        [message_id, recipients_recorded],
+    )
+
+
+@pytest.mark.parametrize("identity", [False, True], ids=["eventType", "notificationType"])
+@pytest.mark.parametrize("event_type", LATE_TYPES)
+def test_late_feedback_of_a_pruned_message_loads_and_its_other_late_events_are_dropped(
+    lake, event_type, identity
+):
+    """A late Bounce, Complaint or Reject of a pruned message loads (it must still suppress the address;
+    dbt gives the message back the recipients prune recorded); any other late event of it is dropped and
+    counted as a duplicate, as before."""
+    from bouncehouse.prune import KEEP_EVENT_TYPES
+
+    _pruned(lake)
+    late = ses_event(event_type, "m-old", at="2026-11-20T09:00:00.000Z", identity=identity)
+    write_object(lake.landing, f"{HOUR}/a", [envelope(late, "sns-late"), ses_event("Send", "m-new")])
+
+    counts = lake.ingest()
+
+    loads = event_type in KEEP_EVENT_TYPES
+    assert (counts["events_loaded"], counts["duplicates"]) == (1 + loads, 1 - loads)
+    expected = [("m-new", "Send", None)] + [("m-old", event_type, "sns-late")] * loads
+    assert (
+        lake.rows("select message_id, event_type, sns_message_id from raw.ses_events order by 1") == expected
+    )
+    assert lake.rows("select events_loaded, duplicates from raw.ingested_objects") == [(1 + loads, 1 - loads)]
+
+
+def test_a_late_complaint_of_a_pruned_message_loads_once(lake):
+    """Redelivered in the same object and again in a later one, the late complaint is one row."""
+    _pruned(lake)
+    complaint = envelope(ses_event("Complaint", "m-old", at="2026-11-20T09:00:00.000Z"), "sns-late")
+    write_object(lake.landing, f"{HOUR}/a", [complaint, complaint])
+    first = lake.ingest()
+    write_object(lake.landing, "2026/11/21/10/b", [complaint])
+    second = lake.ingest()
+    assert (first["events_loaded"], first["duplicates"]) == (1, 1)
+    assert (second["events_loaded"], second["duplicates"]) == (0, 1)
+    assert lake.scalar("select count(*) from raw.ses_events") == 1
+
+
+def test_late_feedback_of_a_message_pruned_before_its_recipients_were_kept_is_dropped(lake):
+    """A message pruned before prune recorded raw.pruned_recipients (recipients_recorded false): dbt could
+    not give it back its recipients, so its figures would count twice; every late event of it stays dropped."""
+    _pruned(lake, recipients_recorded=False)
+    late = [
+        envelope(ses_event("Complaint", "m-old"), "sns-c"),
+        envelope(ses_event("Bounce", "m-old"), "sns-b"),
+        envelope(ses_event("Reject", "m-old"), "sns-r"),
+    ]
+    write_object(lake.landing, f"{HOUR}/a", late)
+    counts = lake.ingest()
+    assert (counts["events_loaded"], counts["duplicates"]) == (0, 3)
 
 
 def test_empty_objects_and_hidden_files(lake):

@@ -3,12 +3,30 @@
 -- a not-spam complaint is not a complaint; a Transient/General bounce for a recipient the same message
 -- was also delivered to is an out-of-office auto-reply (never a soft bounce); Permanent bounces are
 -- hard, every other bounce type soft. status_rank orders final_status (highest wins).
+-- The events are the loaded ones plus, for a pruned message a late Bounce, Complaint or Reject brought
+-- back, the stand-ins of its pruned recipients (int_recipient_events_restored), so these rules see the
+-- message as if it had never been pruned (a Transient/General bounce after its pruned Delivery is an
+-- auto-reply).
 
 with
 
-recipient_events as (
+loaded_events as (
 
     select * from {{ ref('int_recipient_events_unioned') }}
+
+),
+
+restored_events as (
+
+    select * from {{ ref('int_recipient_events_restored') }}
+
+),
+
+recipient_events as (
+
+    select * from loaded_events
+    union all by name
+    select * from restored_events
 
 ),
 

@@ -1,7 +1,10 @@
 -- Per UTC send day (a cohort: the day of sent_at), how that day's recipients ended up, with the
 -- rates SES judges an account by. Sends removed by prune are added back from raw.pruned_sends_daily,
--- so pruning never changes a figure. The digest's own emails (message_status.is_digest) are not
--- tracked sends and count nowhere here.
+-- so pruning never changes a figure. A pruned message that a late Bounce, Complaint or Reject brought
+-- back is in message_status again: its recipients' share of raw.pruned_sends_daily comes back out
+-- (raw.pruned_recipients says which day and status each was counted with), so nobody counts twice and
+-- the late feedback moves the figures as it would have without prune. The digest's own emails
+-- (message_status.is_digest) are not tracked sends and count nowhere here.
 
 with
 
@@ -14,6 +17,12 @@ message_status as (
 pruned_sends_daily as (
 
     select * from {{ source('ses', 'pruned_sends_daily') }}
+
+),
+
+pruned_recipients as (
+
+    select * from {{ ref('stg_ses__pruned_recipients') }}
 
 ),
 
@@ -48,21 +57,52 @@ pruned_days as (
 
 ),
 
+revived_days as (
+
+    -- Pruned recipients message_status counts again: what raw.pruned_sends_daily added for them (by
+    -- their send day and pruned status; the digest's own emails added nothing).
+    select
+        cast(pruned_recipients.sent_at as date) as day,
+        count(*) as sent,
+        count_if(pruned_recipients.final_status = 'delivered') as delivered,
+        count_if(pruned_recipients.final_status = 'delayed') as delayed
+    from pruned_recipients
+    inner join message_status
+        on message_status.message_id = pruned_recipients.message_id
+        and message_status.recipient = pruned_recipients.recipient
+    where not pruned_recipients.is_digest
+    group by 1
+
+),
+
+daily_parts as (
+
+    select * from tracked_days
+
+    union all by name
+
+    select day, sent, delivered, delayed from pruned_days
+
+    union all by name
+
+    select day, -sent as sent, -delivered as delivered, -delayed as delayed from revived_days
+
+),
+
 combined as (
 
     select
-        coalesce(tracked_days.day, pruned_days.day) as day,
-        coalesce(tracked_days.sent, 0) + coalesce(pruned_days.sent, 0) as sent,
-        coalesce(tracked_days.delivered, 0) + coalesce(pruned_days.delivered, 0) as delivered,
-        coalesce(tracked_days.hard_bounced, 0) as hard_bounced,
-        coalesce(tracked_days.soft_bounced, 0) as soft_bounced,
-        coalesce(tracked_days.complained, 0) as complained,
-        coalesce(tracked_days.rejected, 0) as rejected,
-        coalesce(tracked_days.rendering_failed, 0) as rendering_failed,
-        coalesce(tracked_days.delayed, 0) + coalesce(pruned_days.delayed, 0) as delayed
-    from tracked_days
-    full outer join pruned_days
-        on tracked_days.day = pruned_days.day
+        day,
+        coalesce(sum(sent), 0) as sent,
+        coalesce(sum(delivered), 0) as delivered,
+        coalesce(sum(hard_bounced), 0) as hard_bounced,
+        coalesce(sum(soft_bounced), 0) as soft_bounced,
+        coalesce(sum(complained), 0) as complained,
+        coalesce(sum(rejected), 0) as rejected,
+        coalesce(sum(rendering_failed), 0) as rendering_failed,
+        coalesce(sum(delayed), 0) as delayed
+    from daily_parts
+    group by day
 
 ),
 

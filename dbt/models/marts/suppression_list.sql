@@ -3,7 +3,9 @@
 -- Rebuilt every run (expiry moves with as_of) from the compact classified events, not the raw JSON.
 -- Every message counts, the digest's own emails included: an admin address that hard-bounces or
 -- complains is suppressed like any other (and the digest is never sent to it). Deliveries of messages
--- prune removed still count, through raw.pruned_deliveries (the latest per address).
+-- prune removed still count, through raw.pruned_deliveries (the latest per address). A late complaint
+-- or bounce of a pruned message is loaded and counts like any other; the stand-ins of its pruned
+-- recipients (int_recipient_events_restored) add no delivery later than raw.pruned_deliveries' one.
 
 {%- set threshold = var('soft_bounce_threshold') | int %}
 {%- set window_days = var('soft_bounce_window_days') | int %}
