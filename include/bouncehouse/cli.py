@@ -60,9 +60,14 @@ def cmd_transform(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_digest(args: argparse.Namespace) -> dict[str, Any]:
-    from bouncehouse.digest import send_digests
+    from bouncehouse.digest import DigestDeliveryError, send_digests
 
-    return send_digests(_settings(args))
+    try:
+        return send_digests(_settings(args))
+    except DigestDeliveryError as exc:
+        # Some routes were not sent: the counts still end stdout; main prints the error line and fails.
+        _print_result(exc.counts)
+        raise
 
 
 def cmd_prune(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,9 +77,14 @@ def cmd_prune(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
+    from bouncehouse.errors import DigestDeliveryError
     from bouncehouse.pipeline import run_all
 
-    return run_all(_settings(args))
+    try:
+        return run_all(_settings(args))
+    except DigestDeliveryError as exc:
+        _print_result(dict(exc.counts))  # the whole run's counts still end stdout
+        raise
 
 
 def cmd_docs(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,8 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bouncehouse {args.command}: interrupted", file=sys.stderr)
         return 130
-    print(json.dumps(result, default=_json_default, sort_keys=False))
+    _print_result(result)
     return 0
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    print(json.dumps(result, default=_json_default, sort_keys=False), flush=True)
 
 
 def _json_default(value: Any) -> Any:

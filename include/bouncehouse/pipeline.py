@@ -13,11 +13,13 @@ log = logging.getLogger(__name__)
 def run_all(settings: Settings) -> dict[str, Any]:
     """Each step's counts under its name, with ingest's contract counts also at the top level."""
     from bouncehouse.digest import send_digests
+    from bouncehouse.errors import DigestDeliveryError
     from bouncehouse.ingest import CONTRACT_COUNTS, ingest
     from bouncehouse.prune import prune
     from bouncehouse.transform import transform
 
     results: dict[str, Any] = {}
+    digest_error: DigestDeliveryError | None = None
     for name, step in (
         ("ingest", ingest),
         ("transform", transform),
@@ -25,5 +27,12 @@ def run_all(settings: Settings) -> dict[str, Any]:
         ("prune", prune),
     ):
         log.info("run: %s", name)
-        results[name] = step(settings)
-    return {**{key: results["ingest"][key] for key in CONTRACT_COUNTS}, **results}
+        try:
+            results[name] = step(settings)
+        except DigestDeliveryError as exc:
+            # The other routes went out and prune does not depend on the digest: finish, then fail.
+            results[name], digest_error = dict(exc.counts), exc
+    summary = {**{key: results["ingest"][key] for key in CONTRACT_COUNTS}, **results}
+    if digest_error is not None:
+        raise DigestDeliveryError(str(digest_error), counts=summary, problems=digest_error.problems)
+    return summary

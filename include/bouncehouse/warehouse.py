@@ -125,6 +125,8 @@ create table if not exists {RAW_SCHEMA}.pruned_deliveries (
 -- Written by digest: one row per (route, day), claimed before the email goes out, so a re-run never
 -- sends it again. state: 'sending' while a transmission is in flight (a crash leaves it: unconfirmed,
 -- not resent), 'retrying' between attempts (safe to send again), 'sent' once the transport took it.
+-- claimed_by: the run that holds the claim (every change checks it); lease_until: until when a
+-- 'retrying' claim stays that run's, so two runs of one day never both send (the run renews it).
 create table if not exists {OPS_SCHEMA}.digest_log (
     route          varchar not null,
     digest_day     date not null,
@@ -141,8 +143,13 @@ create table if not exists {OPS_SCHEMA}.digest_log (
     last_error     varchar,
     claimed_at     timestamp not null,
     sent_at        timestamp,
+    claimed_by     varchar,
+    lease_until    timestamp,
     primary key (route, digest_day)
 );
+-- Digest logs made before claims had an owner.
+alter table {OPS_SCHEMA}.digest_log add column if not exists claimed_by varchar;
+alter table {OPS_SCHEMA}.digest_log add column if not exists lease_until timestamp;
 """
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")

@@ -4,7 +4,10 @@ worker, copied per test so each test starts from the same marts."""
 from __future__ import annotations
 
 import shutil
+import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from digest_scenario import ROUTES_YAML, DigestEnv, make_settings, scenario_events
@@ -28,3 +31,25 @@ def digest_env(built_warehouse: Path, tmp_path: Path) -> DigestEnv:
     shutil.copyfile(built_warehouse, path)
     (tmp_path / "routes.yml").write_text(ROUTES_YAML)
     return DigestEnv(home=tmp_path, settings=make_settings(tmp_path, path))
+
+
+@pytest.fixture
+def custom_smtp() -> Iterator[Any]:
+    """Start an aiosmtpd server on loopback with the given handler; returns its SmtpSettings."""
+    from aiosmtpd.controller import Controller
+    from bouncehouse.digest import SmtpSettings
+
+    controllers = []
+
+    def start(handler: Any) -> SmtpSettings:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        controllers.append(controller)
+        return SmtpSettings(host="127.0.0.1", port=port, timeout=1.0)
+
+    yield start
+    for controller in controllers:
+        controller.stop()

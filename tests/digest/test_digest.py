@@ -3,14 +3,10 @@ transports against real servers (aiosmtpd on loopback, moto's SES over HTTP)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -31,6 +27,7 @@ from digest_scenario import (
     SUPPRESSED_ADMIN,
     DigestEnv,
 )
+from smtp_handlers import FlakyHandler, SlowHandler
 
 pytestmark = pytest.mark.xdist_group("digest")
 
@@ -171,58 +168,6 @@ def test_smtp_settings_from_environment(
     assert counts["sent"] == len(ROUTES) == len(smtp_server.messages)
 
 
-class FlakyHandler:
-    """An SMTP server that answers the first DATA with 451 (try again later), then accepts."""
-
-    def __init__(self, failures: int = 1, code: str = "451 4.3.0 Temporary failure, try again") -> None:
-        self.failures = failures
-        self.code = code
-        self.received: list[Any] = []
-        self.attempts = 0
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        with self.lock:
-            self.attempts += 1
-            if self.attempts <= self.failures:
-                return self.code
-            self.received.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-class SlowHandler:
-    """Takes the message, then answers after the client has given up: the outcome is unknown to it."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.received: list[Any] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.received.append(message_from_bytes(envelope.content))
-        await asyncio.sleep(self.delay)
-        return "250 OK"
-
-
-@pytest.fixture
-def custom_smtp() -> Iterator[Any]:
-    from aiosmtpd.controller import Controller
-
-    controllers = []
-
-    def start(handler: Any) -> SmtpSettings:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        controllers.append(controller)
-        return SmtpSettings(host="127.0.0.1", port=port, timeout=1.0)
-
-    yield start
-    for controller in controllers:
-        controller.stop()
-
-
 def _one_route(env: DigestEnv, route: str = "trials") -> None:
     """Keep one route so the failure tests stay short and unambiguous."""
     text = (env.home / "routes.yml").read_text()
@@ -263,11 +208,16 @@ def test_unknown_outcome_is_never_resent(digest_env: DigestEnv, custom_smtp) -> 
     _one_route(digest_env)
     slow = SlowHandler(delay=3.0)
     smtp = custom_smtp(slow)
-    counts = send_digests(digest_env.with_(digest_transport="smtp"), smtp=smtp)
+    # An unconfirmed digest fails the run (so the task fails and someone looks), naming the route.
+    with pytest.raises(DigestDeliveryError, match=r"trials: outcome unknown") as failure:
+        send_digests(digest_env.with_(digest_transport="smtp"), smtp=smtp)
+    counts = failure.value.counts
     assert counts["unconfirmed"] == 1 and counts["sent"] == 0
     [row] = _log(digest_env)
     assert row[1] == "sending"
-    again = send_digests(digest_env.with_(digest_transport="smtp"), smtp=smtp)
+    with pytest.raises(DigestDeliveryError, match=r"trials: an earlier send's outcome is unknown") as failure:
+        send_digests(digest_env.with_(digest_transport="smtp"), smtp=smtp)
+    again = failure.value.counts
     assert again["unconfirmed"] == 1 and again["sent"] == 0
     assert len(slow.received) == 1
 

@@ -47,11 +47,13 @@ def landing_objects(root: Path) -> None:
     write_object(root, "2026/11/21/11/b", [*records[4:], records[0]], framing="concatenated")
 
 
-def run(tmp_path: Path) -> tuple[dict, subprocess.CompletedProcess]:
+def run(
+    tmp_path: Path, *, customers_admin: str = "cs@admin.example", expect: int = 0
+) -> tuple[dict, subprocess.CompletedProcess]:
     routes = tmp_path / "routes.yml"
     routes.write_text(
         "routes:\n"
-        "  - {name: customers, admins: [cs@admin.example], when: {tag: user_type, equals: customer}}\n"
+        f"  - {{name: customers, admins: [{customers_admin}], when: {{tag: user_type, equals: customer}}}}\n"
         "  - {name: rest, admins: [ops@admin.example]}\n"
     )
     done = subprocess.run(
@@ -62,7 +64,7 @@ def run(tmp_path: Path) -> tuple[dict, subprocess.CompletedProcess]:
         ],
         capture_output=True, text=True, cwd=REPO_ROOT, env=dict(os.environ), timeout=600,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == expect, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), done
 
 
@@ -108,3 +110,20 @@ def test_run_loads_builds_digests_and_prunes_once(tmp_path: Path) -> None:
     second, _ = run(tmp_path)
     assert (second["objects_loaded"], second["objects_skipped"], second["events_loaded"]) == (0, 2, 0)
     assert sorted(p.name for p in (tmp_path / "outbox").glob("*.eml")) == digests
+
+
+def test_run_with_an_undeliverable_route_finishes_every_step_then_fails(tmp_path: Path) -> None:
+    # The customers route's only admin hard-bounced (bob@ex.com is suppressed): nobody to send it to.
+    landing_objects(tmp_path / "landing")
+
+    summary, done = run(tmp_path, customers_admin="bob@ex.com", expect=2)
+
+    error_lines = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert error_lines and "customers" in error_lines[-1], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert summary["digest"]["problems"] == {"customers": "undeliverable"}
+    assert summary["events_loaded"] == 10
+    assert "prune" in summary, "prune must still run after a digest route failed"
+    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / "outbox").glob("*.eml")] == [
+        "digest_2026-11-21_rest"
+    ]
