@@ -24,4 +24,3 @@ def test_names_with_glob_characters_load_their_own_records(lake):
         and by_key["2026/11/20/10/x{y}"] == 1
     )
     assert lake.scalar("select count(distinct message_id) from raw.ses_events") == 5
-
