@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+from bouncehouse import warehouse
 from dbt_events import Message
 from landing_builder import envelope, write_object
 
@@ -112,16 +113,22 @@ def test_run_loads_builds_digests_and_prunes_once(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "outbox").glob("*.eml")) == digests
 
 
-def test_run_with_an_undeliverable_route_finishes_every_step_then_fails(tmp_path: Path) -> None:
-    # The customers route's only admin hard-bounced (bob@ex.com is suppressed): nobody to send it to.
+def test_run_with_an_unconfirmed_digest_finishes_every_step_then_fails(tmp_path: Path) -> None:
+    # A previous SMTP send of the customers digest died mid-transmission (left in 'sending'): its outcome
+    # is unknown, so this run must not resend it, must still send the other route and prune, then fail.
     landing_objects(tmp_path / "landing")
+    with warehouse.session(tmp_path / "wh.duckdb") as con:
+        con.execute(
+            "insert into ops.digest_log (route, digest_day, state, recipients, transport, attempts, claimed_at) "
+            "values ('customers', date '2026-11-21', 'sending', ['cs@admin.example'], 'smtp', 1, timestamp '2026-11-22 02:00')"
+        )
 
-    summary, done = run(tmp_path, customers_admin="bob@ex.com", expect=2)
+    summary, done = run(tmp_path, expect=2)
 
     error_lines = [line for line in done.stderr.splitlines() if "error" in line.lower()]
     assert error_lines and "customers" in error_lines[-1], done.stderr[-2000:]
     assert "Traceback" not in done.stderr
-    assert summary["digest"]["problems"] == {"customers": "undeliverable"}
+    assert summary["digest"]["problems"] == {"customers": "unconfirmed"}
     assert summary["events_loaded"] == 10
     assert "prune" in summary, "prune must still run after a digest route failed"
     assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / "outbox").glob("*.eml")] == [

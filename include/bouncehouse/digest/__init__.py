@@ -3,8 +3,9 @@
 Flow: read the routes file (ConfigError if bad), read the marts once, close the warehouse; then per
 route: claim (route, day) in ``ops.digest_log``, compose, send with retries, mark sent. The warehouse
 is opened only for those short steps, never while waiting on a mail server. Every route has its turn;
-then, if any route was not sent or not confirmed, the run raises ``DigestDeliveryError`` naming them,
-so the Airflow task and the CLI fail and an operator hears of it.
+then, if any route's send failed, is unconfirmed or is held by another run, the run raises
+``DigestDeliveryError`` naming them, so the Airflow task and the CLI fail and an operator hears of it.
+A route whose admins are all suppressed is only reported (an error log line, ``problems``).
 
 At most once (see the README's digest section): a claim row is written before each transmission
 (state 'sending') and turned into 'retrying' after a failure the server certainly did not accept, or
@@ -72,6 +73,9 @@ CLAIM_TRIES = 3
 
 # Outcomes that leave a route sent; any other fails the run once every route has had its turn.
 DONE = ("sent", "already_sent")
+# Not a failure of the run: the rule "never to a suppressed address" was kept, and nothing was sent that
+# could be lost or doubled. It is logged as an error and listed in the counts' "problems".
+REPORTED_ONLY = ("undeliverable",)
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,9 @@ def send_digests(
 ) -> dict[str, Any]:
     """Send each route's digest for the day before ``settings.now()``; return the counts.
 
-    Raises ``DigestDeliveryError`` (carrying the counts) after the last route when any route was
-    undeliverable (every admin suppressed), unconfirmed, failed, or in progress in another run.
+    Raises ``DigestDeliveryError`` (carrying the counts) after the last route when any route's send
+    was unconfirmed, failed, or in progress in another run. A route whose admins are all suppressed
+    (undeliverable) is logged as an error and listed in ``problems``, but does not fail the run.
     """
     routes = load_routes(settings.routes)
     day = digest_day(settings.now())
@@ -157,6 +162,7 @@ def send_digests(
             counts["recipients_listed"] += len(route_day.rows)
         if result.outcome not in DONE:
             counts["problems"][name] = result.outcome
+        if result.outcome not in DONE + REPORTED_ONLY:
             reasons.append(f"{name}: {result.problem or result.outcome}")
         log.info("digest %d/%d route %r: %s", index, len(data.routes), name, result.outcome)
 
