@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from bouncehouse import warehouse
 from bouncehouse.errors import TransformError
 from bouncehouse.transform import transform
 from dbt_events import Message, load, settings_for
+from warehouse_reads import fetch
 
 pytestmark = pytest.mark.slow
 
@@ -85,14 +85,6 @@ def contract_events() -> list:
     m8 = Message("rupert3", ["rupert@ex.com"], T0 + timedelta(days=3))
     events += [m8.send(), m8.delivery(T0 + timedelta(days=3, minutes=1), "rupert@ex.com")]
     return events
-
-
-def fetch(path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def statuses(path: Path) -> dict[tuple[str, str], str]:

@@ -17,6 +17,7 @@ from bouncehouse.prune import prune
 from bouncehouse.transform import transform
 from dbt_events import Event, Message
 from landing_builder import envelope, write_object
+from warehouse_reads import fetch
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prune")]
 
@@ -33,14 +34,6 @@ STATUS_COLUMNS = (
     "complaint_feedback_type, is_auto_reply, opened, clicked, delivered, tags::varchar, is_digest, "
     "source_address, subject, last_event_at"
 )
-
-
-def fetch(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def marts(path: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from bouncehouse.prune import prune
 from bouncehouse.transform import transform
 from dbt_events import Event, Message, load, settings_for
+from warehouse_reads import fetch
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prune")]
 
@@ -28,14 +28,6 @@ def warehouse_path(tmp_path: Path) -> Path:
 
 def days_ago(days: float) -> datetime:
     return AS_OF - timedelta(days=days)
-
-
-def fetch(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def marts(path: Path) -> dict[str, list[tuple[Any, ...]]]:
