@@ -29,8 +29,10 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -207,15 +209,20 @@ def _send_route(
     )  # fmt: skip
     decision = _claim(
         settings,
-        owner,
-        transport,
         name,
         day,
-        recipients,
-        skipped,
-        message["Subject"],
-        message["Message-ID"],
-        route_day,
+        partial(
+            _claim_in,
+            owner=owner,
+            transport=transport,
+            name=name,
+            day=day,
+            recipients=recipients,
+            skipped=skipped,
+            subject=message["Subject"],
+            message_id=message["Message-ID"],
+            route_day=route_day,
+        ),
     )
     if decision.outcome != "claimed":
         return decision
@@ -292,16 +299,7 @@ def _taken_over(name: str, day: date) -> RouteOutcome:
 
 
 def _claim(
-    settings: Settings,
-    owner: str,
-    transport: Transport,
-    name: str,
-    day: date,
-    recipients: list[str],
-    skipped: dict[str, Suppression],
-    subject: str,
-    message_id: str,
-    route_day: RouteDay,
+    settings: Settings, name: str, day: date, claim_in: Callable[[duckdb.DuckDBPyConnection], RouteOutcome]
 ) -> RouteOutcome:
     """Take (route, day) for this run: read and write in one transaction of one warehouse session.
 
@@ -313,9 +311,7 @@ def _claim(
         try:
             with warehouse.session(settings.warehouse, lock_timeout=settings.lock_timeout) as con:
                 con.execute("begin transaction")
-                decision = _claim_in(
-                    con, owner, transport, name, day, recipients, skipped, subject, message_id, route_day
-                )
+                decision = claim_in(con)
                 con.execute("commit")
                 return decision
         except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
@@ -325,6 +321,7 @@ def _claim(
 
 def _claim_in(
     con: duckdb.DuckDBPyConnection,
+    *,
     owner: str,
     transport: Transport,
     name: str,
