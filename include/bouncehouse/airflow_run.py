@@ -120,7 +120,7 @@ def ensure_demo_data(settings: Settings, now: datetime | None = None) -> dict[st
     """Generate demo data only when the source is the default one and holds nothing yet (contract)."""
     if not settings.source_is_default or not source_is_empty(settings):
         return None
-    from bouncehouse.generate import generate
+    from bouncehouse.demo import generate
 
     end = now or settings.now()
     start = end - timedelta(days=DEMO_DAYS)

@@ -41,7 +41,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
-    from bouncehouse.generate import generate
+    from bouncehouse.demo import generate
 
     start = parse_as_of(args.start) if args.start else None
     return generate(Path(args.out), messages=args.messages, start=start, days=args.days, seed=args.seed)

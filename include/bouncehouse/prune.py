@@ -53,7 +53,6 @@ import duckdb
 
 from bouncehouse import warehouse
 from bouncehouse.config import Settings
-from bouncehouse.digest.data import find_relation
 from bouncehouse.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -120,12 +119,12 @@ def prune(settings: Settings) -> dict[str, Any]:
     counts: dict[str, Any] = {"cutoff": cutoff.isoformat(sep=" "), "retention_days": settings.retention_days}
 
     with warehouse.session(path, lock_timeout=settings.lock_timeout) as con:
-        message_status = find_relation(con, "message_status")
+        message_status = warehouse.find_relation(con, "message_status")
         if message_status is None:
             raise ConfigError(
                 "the warehouse has no message_status: run `python -m bouncehouse transform` before prune"
             )
-        classified = find_relation(con, "int_recipient_events_classified")
+        classified = warehouse.find_relation(con, "int_recipient_events_classified")
         if classified is None:
             raise ConfigError(
                 "the warehouse has no int_recipient_events_classified: run `python -m bouncehouse transform` before prune"

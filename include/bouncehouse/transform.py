@@ -30,7 +30,6 @@ from bouncehouse.errors import ConfigError, TransformError, WarehouseBusyError
 
 log = logging.getLogger(__name__)
 
-MARTS = ("message_status", "suppression_list", "deliverability_daily")
 # dbt unit tests of an incremental model read the model's own columns from the warehouse, so on a
 # fresh warehouse these tables are first created empty (`dbt run --empty`) before the real build.
 INCREMENTAL_MODELS = ("int_recipient_events_unioned", "message_status")
@@ -193,7 +192,7 @@ def _missing_tables(path: Path, names: tuple[str, ...], lock_timeout: float) -> 
 def _mart_rows(path: Path, lock_timeout: float) -> dict[str, int | None]:
     rows: dict[str, int | None] = {}
     with warehouse.session(path, lock_timeout=lock_timeout) as con:
-        for mart in MARTS:
+        for mart in warehouse.MARTS:
             found = con.execute(
                 "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?",
                 [mart],

@@ -152,6 +152,9 @@ alter table {OPS_SCHEMA}.digest_log add column if not exists claimed_by varchar;
 alter table {OPS_SCHEMA}.digest_log add column if not exists lease_until timestamp;
 """
 
+# The dbt marts the digest, prune and the CLI summaries read.
+MARTS = ("message_status", "suppression_list", "deliverability_daily")
+
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
 
@@ -231,3 +234,19 @@ def publish_snapshot(path: Path, *, lock_timeout: float = 600.0) -> Path:
         con.close()
     os.replace(tmp, target)
     return target
+
+
+def find_relation(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The quoted ``schema.name`` of a table or view in this database, in whichever schema dbt put it."""
+    row = con.execute(
+        """
+        select table_schema from information_schema.tables
+        where table_name = ? and table_catalog = current_database() and table_schema not like 'temp%'
+        order by table_schema = 'main' desc, table_schema
+        limit 1
+        """,
+        [name],
+    ).fetchone()
+    if row is None:
+        return None
+    return f'"{row[0]}"."{name}"'

@@ -2,7 +2,7 @@
 
     python tests/bench/bench_ingest.py [--messages 110000] [--days 3] [--seed 7] [--keep DIR]
 
-Generates N events (``bouncehouse.generate``, at least 300k by default) and then as many again beside
+Generates N events (``bouncehouse.demo``, at least 300k by default) and then as many again beside
 them, and runs each measurement in a fresh process (so peak RSS is that run's own):
 
 - baseline: DuckDB alone, ``read_json_objects`` over the same objects, three ways: streamed through
@@ -58,7 +58,7 @@ def child_ingest(source: str, warehouse: str) -> dict[str, Any]:
 def _readable_objects(source: Path) -> dict[tuple[str, str], list[str]]:
     """Objects grouped by (compression, format) that DuckDB reads whole (probed, not timed)."""
     import duckdb
-    from bouncehouse.ingest_records import is_gzip
+    from bouncehouse.ingest.records import is_gzip
 
     con = duckdb.connect()
     groups: dict[tuple[str, str], list[str]] = {}
@@ -180,7 +180,7 @@ def main() -> None:
         print(json.dumps(result, default=str))
         return
 
-    from bouncehouse.generate import generate
+    from bouncehouse.demo import generate
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from bouncehouse import warehouse
 from bouncehouse.config import Settings
-from bouncehouse.generate_ses import DAY, HOUR, MINUTE, Simulator
+from bouncehouse.demo.ses import DAY, HOUR, MINUTE, Simulator
 from bouncehouse.transform import transform
 
 log = logging.getLogger("bench_transform")

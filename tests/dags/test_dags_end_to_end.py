@@ -72,7 +72,7 @@ def test_make_run_through_airflow_from_s3_to_smtp(
     airflow_home: Any, moto: Any, smtp_server: Any, tmp_path: Path
 ) -> None:
     from bouncehouse.config import parse_as_of
-    from bouncehouse.generate import generate
+    from bouncehouse.demo import generate
 
     as_of = parse_as_of(AS_OF)
     assert as_of is not None

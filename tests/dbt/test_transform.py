@@ -367,7 +367,7 @@ def test_generated_landing_tree_through_ingest(tmp_path: Path, warehouse_path: P
     import json
 
     from bouncehouse.config import Settings
-    from bouncehouse.generate import generate
+    from bouncehouse.demo import generate
     from bouncehouse.ingest import ingest
 
     landing = tmp_path / "landing"

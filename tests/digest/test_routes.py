@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from bouncehouse.digest.routes import Route, load_routes, routes_for
 from bouncehouse.errors import ConfigError
-from bouncehouse.routes import Route, load_routes, routes_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

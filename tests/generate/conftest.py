@@ -22,7 +22,7 @@ class Tree:
 
 @pytest.fixture(scope="session")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
-    from bouncehouse.generate import generate
+    from bouncehouse.demo import generate
 
     root = tmp_path_factory.mktemp("generated") / "landing"
     result = generate(root, **TREE_ARGS)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from bouncehouse.demo import generate
 from bouncehouse.errors import ConfigError
-from bouncehouse.generate import generate
 from landing_reader import KEY_PATTERN, Event, normalise, read_landing
 
 EVENT_TYPES = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from bouncehouse.generate import generate
+from bouncehouse.demo import generate
 from landing_reader import read_landing, split_records
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 from bouncehouse.config import load_settings
 from bouncehouse.ingest import ingest
-from bouncehouse.ingest_records import split_records
+from bouncehouse.ingest.records import split_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from landing_builder import encode, envelope, record_offsets, ses_event, write_object

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from bouncehouse.errors import ConfigError
-from bouncehouse.sources import S3Source
+from bouncehouse.ingest.sources import S3Source
 from landing_builder import envelope, object_bytes, ses_event
 
 BUCKET = "ses-landing"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from bouncehouse.ingest_records import split_records
+from bouncehouse.ingest.records import split_records
 from landing_builder import encode, envelope, object_bytes, record_offsets, ses_event, write_object
 
 HOUR = "2026/11/20/10"

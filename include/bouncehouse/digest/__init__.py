@@ -49,6 +49,7 @@ from bouncehouse.digest.data import (
     load_digest_data,
     load_suppressions,
 )
+from bouncehouse.digest.routes import load_routes
 from bouncehouse.digest.transports import (
     PermanentFailure,
     SmtpSettings,
@@ -58,7 +59,6 @@ from bouncehouse.digest.transports import (
     build_transport,
 )
 from bouncehouse.errors import DigestDeliveryError
-from bouncehouse.routes import load_routes
 
 __all__ = ["DigestDeliveryError", "SmtpSettings", "send_digests"]
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import duckdb
 
+from bouncehouse.digest.routes import Route, routes_for
 from bouncehouse.errors import ConfigError
-from bouncehouse.routes import Route, routes_for
+from bouncehouse.warehouse import MARTS, find_relation
 
 # SES's account-level limits (fractions): above "review" SES puts the account under review, above
 # "pause" it may pause sending. "near" warns at this share of the review level.
@@ -24,7 +25,6 @@ NEAR_SHARE = 0.8
 RATE_WINDOW_DAYS = 7
 CHART_DAYS = 30
 LISTED_STATUSES = ("hard_bounced", "soft_bounced", "complained")
-MARTS = ("message_status", "suppression_list", "deliverability_daily")
 
 
 @dataclass(frozen=True)
@@ -170,22 +170,6 @@ def format_rate(value: float | None) -> str:
 def digest_day(now: datetime) -> date:
     """The UTC day a digest run at ``now`` reports on: the day before."""
     return (now - timedelta(days=1)).date()
-
-
-def find_relation(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    """The quoted ``schema.name`` of a table or view in this database, in whichever schema dbt put it."""
-    row = con.execute(
-        """
-        select table_schema from information_schema.tables
-        where table_name = ? and table_catalog = current_database() and table_schema not like 'temp%'
-        order by table_schema = 'main' desc, table_schema
-        limit 1
-        """,
-        [name],
-    ).fetchone()
-    if row is None:
-        return None
-    return f'"{row[0]}"."{name}"'
 
 
 def require_marts(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

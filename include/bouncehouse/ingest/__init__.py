@@ -40,8 +40,8 @@ import duckdb
 
 from bouncehouse.config import Settings
 from bouncehouse.errors import ConfigError
-from bouncehouse.ingest_records import decompress, is_gzip, split_records
-from bouncehouse.sources import FetchedObject, LocalSource, Source, SourceObject, open_source
+from bouncehouse.ingest.records import decompress, is_gzip, split_records
+from bouncehouse.ingest.sources import FetchedObject, LocalSource, Source, SourceObject, open_source
 from bouncehouse.warehouse import session
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bouncehouse.errors import ConfigError
-from bouncehouse.generate_firehose import FirehoseWriter, Record
-from bouncehouse.generate_ses import (
+from bouncehouse.demo.firehose import FirehoseWriter, Record
+from bouncehouse.demo.ses import (
     DAY,
     FORCED_SCENARIOS,
     HOUR,
@@ -33,6 +32,7 @@ from bouncehouse.generate_ses import (
     Simulator,
     repeat_soft_bounce_address,
 )
+from bouncehouse.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bouncehouse.generate_ses import ACCOUNT_ID, HOUR, MINUTE, REGION, SECOND, Event, iso_ms
+from bouncehouse.demo.ses import ACCOUNT_ID, HOUR, MINUTE, REGION, SECOND, Event, iso_ms
 
 log = logging.getLogger(__name__)
 
