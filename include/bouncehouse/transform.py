@@ -26,7 +26,7 @@ from typing import Any
 
 from bouncehouse import warehouse
 from bouncehouse.config import Settings
-from bouncehouse.errors import ConfigError, TransformError, WarehouseBusyError
+from bouncehouse.errors import ConfigError, TransformError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 INCREMENTAL_MODELS = ("int_recipient_events_unioned", "message_status")
 WAREHOUSE_ENV = "BOUNCEHOUSE_WAREHOUSE"
 PROJECT_DIR_ENV = "BOUNCEHOUSE_DBT_PROJECT_DIR"
-_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 _FAILED_STATUSES = ("error", "fail", "runtime error")
 
 
@@ -133,7 +132,7 @@ def _failure_line(command: str, result: Any) -> str:
 def _is_lock_failure(result: Any) -> bool:
     texts = [str(getattr(result, "exception", "") or "")]
     texts += [str(getattr(r, "message", "") or "") for r in _node_results(result)]
-    return any(marker in text for text in texts for marker in _LOCK_MARKERS)
+    return any(warehouse.is_lock_error(text) for text in texts)
 
 
 def _run_dbt(
@@ -159,23 +158,12 @@ def _run_dbt(
         "--no-use-colors",
         *extra,
     ]  # fmt: skip
-    deadline = time.monotonic() + settings.lock_timeout
-    delay = 0.5
     with _warehouse_env(path):
-        while True:
+        for _attempt in warehouse.lock_retries(path, settings.lock_timeout, who=f"dbt {name}"):
             result = _invoke(args)
             if result.success or not _is_lock_failure(result):
                 return result
-            if time.monotonic() >= deadline:
-                raise WarehouseBusyError(
-                    f"the warehouse {path} stayed locked by another process for {settings.lock_timeout:.0f}s "
-                    "while dbt tried to open it; close other writers and retry"
-                )
-            log.info(
-                "dbt %s: warehouse %s is locked by another process; retrying in %.1fs", name, path, delay
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable: lock_retries raises when it gives up")
 
 
 def _missing_tables(path: Path, names: tuple[str, ...], lock_timeout: float) -> list[str]:

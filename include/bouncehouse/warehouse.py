@@ -13,12 +13,16 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from bouncehouse.errors import ConfigError, WarehouseBusyError
+
+if TYPE_CHECKING:
+    from bouncehouse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +159,13 @@ alter table {OPS_SCHEMA}.digest_log add column if not exists lease_until timesta
 # The dbt marts the digest, prune and the CLI summaries read.
 MARTS = ("message_status", "suppression_list", "deliverability_daily")
 
-_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+# What DuckDB says when another process holds the file's lock (opening it, or dbt opening it).
+LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+def is_lock_error(text: object) -> bool:
+    """True when an error message says another process holds the warehouse's lock."""
+    return any(marker in str(text) for marker in LOCK_MARKERS)
 
 
 def _check_writable(path: Path) -> None:
@@ -169,6 +179,26 @@ def _check_writable(path: Path) -> None:
         raise ConfigError(f"the warehouse folder {path.parent} is not writable (check its permissions)")
 
 
+def lock_retries(path: Path, lock_timeout: float, *, who: str = "bouncehouse") -> Iterator[int]:
+    """Attempt numbers for work that may meet another process's lock: the caller tries once per number
+    and breaks out when it got through. Between attempts it waits with backoff (0.2 s doubling up to
+    10 s); past ``lock_timeout`` seconds it raises WarehouseBusyError instead of yielding again."""
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.2
+    attempt = 1
+    while True:
+        yield attempt
+        if time.monotonic() >= deadline:
+            raise WarehouseBusyError(
+                f"the warehouse {path} stayed locked by another process for {lock_timeout:.0f}s; "
+                "close other writers (or analysts' read-write sessions) and retry"
+            )
+        log.info("%s: warehouse %s is locked by another process; retrying in %.1fs", who, path, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+        attempt += 1
+
+
 def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 600.0) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, waiting (with backoff) while another process holds its lock."""
     path = Path(path)
@@ -177,22 +207,13 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 600.0)
             raise ConfigError(f"no warehouse at {path}: run `python -m bouncehouse ingest` first")
     else:
         _check_writable(path)
-    deadline = time.monotonic() + lock_timeout
-    delay = 0.2
-    while True:
+    for _attempt in lock_retries(path, lock_timeout):
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            if not any(marker in str(exc) for marker in _LOCK_MARKERS):
+            if not is_lock_error(exc):
                 raise ConfigError(f"cannot open the warehouse {path}: {exc}") from None
-            if time.monotonic() >= deadline:
-                raise WarehouseBusyError(
-                    f"the warehouse {path} stayed locked by another process for {lock_timeout:.0f}s; "
-                    "close other writers (or analysts' read-write sessions) and retry"
-                ) from None
-            log.info("warehouse %s is locked by another process; retrying in %.1fs", path, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable: lock_retries raises when it gives up")
 
 
 @contextmanager
@@ -207,6 +228,34 @@ def session(
         yield con
     finally:
         con.close()
+
+
+def writer(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A read-write session on the configured warehouse (its lock timeout included)."""
+    return session(settings.warehouse, lock_timeout=settings.lock_timeout)
+
+
+def reader(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A read-only session on the configured warehouse, for reports that change nothing."""
+    return session(settings.warehouse, read_only=True, lock_timeout=settings.lock_timeout)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One all-or-nothing unit of work: commit when the block ends, roll back when it raises.
+
+    A failed rollback (DuckDB has already aborted the transaction, e.g. on a full disk) never hides
+    the error that caused it."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        try:
+            con.execute("rollback")
+        except duckdb.Error as rollback_error:
+            log.debug("rollback after a failed transaction: %s", rollback_error)
+        raise
+    con.execute("commit")
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
