@@ -174,3 +174,29 @@ def test_state_lives_in_named_volumes(model: dict[str, Any]) -> None:
         v["source"] for s in model["services"].values() for v in s.get("volumes", []) if v["type"] == "volume"
     }
     assert {"postgres-data", "minio-data", "airflow-logs"} <= used <= declared
+
+
+def test_published_ports_listen_on_loopback_unless_told_otherwise(model: dict[str, Any]) -> None:
+    """Default secrets are only safe on a laptop: nothing is reachable from the network by default."""
+    published = [
+        (name, port) for name, service in model["services"].items() for port in service.get("ports", [])
+    ]
+    assert {name for name, _ in published} == {"minio", "mailpit", "airflow-apiserver"}
+    assert {port.get("host_ip") for _, port in published} == {"127.0.0.1"}
+
+
+def test_the_bind_address_and_the_secrets_come_from_the_environment(binary: Path, tmp_path: Path) -> None:
+    env_file = tmp_path / "override.env"
+    env_file.write_text(
+        "BOUNCEHOUSE_BIND_ADDRESS=0.0.0.0\nPOSTGRES_PASSWORD=pg-s3cret\nMINIO_ROOT_PASSWORD=minio-s3cret\n"
+        "AIRFLOW_JWT_SECRET=jwt-s3cret\n"
+    )
+    completed = compose(binary, COMPOSE_FILE, "--env-file", str(env_file), "config", "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    services = json.loads(completed.stdout)["services"]
+    assert {p.get("host_ip") for s in services.values() for p in s.get("ports", [])} == {"0.0.0.0"}
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pg-s3cret"
+    scheduler = services["airflow-scheduler"]["environment"]
+    assert ":pg-s3cret@postgres:" in scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert json.loads(scheduler["AIRFLOW_CONN_AWS_DEFAULT"])["password"] == "minio-s3cret"
+    assert scheduler["AIRFLOW__API_AUTH__JWT_SECRET"] == "jwt-s3cret"
