@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from bouncehouse.digest.routes import Route, load_routes, routes_for
+import yaml
+from bouncehouse.digest.routes import Route, load_routes, parse_routes, routes_for
 from bouncehouse.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -142,3 +143,39 @@ def test_cli_digest_with_unreadable_routes_exits_2_with_one_line(tmp_path: Path)
     assert "Traceback" not in result.stderr
     # Nothing was opened or created on the way to the error.
     assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x1b"])
+def test_a_route_name_with_a_line_or_paragraph_separator_is_one_clear_line(
+    tmp_path: Path, separator: str
+) -> None:
+    """Python's email headers break lines at U+2028/U+2029/U+0085: such a name once crashed the digest."""
+    path = tmp_path / "routes.yml"
+    escaped = f"\\u{ord(separator):04x}"  # a YAML escape: raw C0/C1 characters are not YAML at all
+    path.write_text(f'routes:\n  - name: "ops{escaped}team"\n    admins: [a@example.com]\n')
+    with pytest.raises(ConfigError, match="one line of printable characters") as caught:
+        load_routes(path)
+    assert "\n" not in str(caught.value) and separator not in str(caught.value)
+
+
+def test_a_yaml_alias_bomb_in_admins_fails_at_once_with_one_short_line(tmp_path: Path) -> None:
+    """Nine levels of nine aliases: printed whole, the value would be 9**9 strings long."""
+    levels = ['a0: &a0 ["x@example.com"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = tmp_path / "routes.yml"
+    path.write_text("\n".join(levels) + "\nroutes:\n  - name: bomb\n    admins: [*a9]\n")
+    # The top-level anchors are unknown keys, so check the admins message through parse_routes too.
+
+    document = yaml.safe_load(path.read_text())
+    with pytest.raises(ConfigError) as caught:
+        parse_routes({"routes": document["routes"]})
+    assert "each admin must be an email address, got a list" in str(caught.value)
+    assert len(str(caught.value)) < 200
+
+
+def test_a_very_long_bad_address_is_cut_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yml"
+    path.write_text(f"routes:\n  - name: x\n    admins: [{'n' * 5000}]\n")
+    with pytest.raises(ConfigError, match="is not a valid email address") as caught:
+        load_routes(path)
+    assert len(str(caught.value)) < 300

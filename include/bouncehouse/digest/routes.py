@@ -52,6 +52,11 @@ class Route:
         )
 
 
+def _shown(value: str, limit: int = 80) -> str:
+    """A value quoted for an error line, cut to ``limit`` characters so one line stays one line."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
 def normalize_address(value: str) -> str:
     """The contract's address rule: trim, drop a display name and angle brackets, lower-case."""
     _, address = parseaddr(str(value).strip())
@@ -123,8 +128,12 @@ def _parse_route(item: Any, index: int, where: str) -> Route:
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{label} needs a `name:` (a non-empty string)")
     name = name.strip()
-    if any(ord(char) < 32 for char in name):
-        raise ConfigError(f"{label}: the name {name!r} must be one line without control characters")
+    # isprintable() also refuses U+2028/U+2029/U+0085, which Python's email headers treat as line breaks.
+    if not name.isprintable():
+        raise ConfigError(
+            f"{label}: the name {_shown(name)} must be one line of printable characters "
+            "(no control characters or line/paragraph separators)"
+        )
     label = f"{where}: route {name!r}"
 
     admins_raw = item.get("admins")
@@ -134,9 +143,12 @@ def _parse_route(item: Any, index: int, where: str) -> Route:
         raise ConfigError(f"{label} needs `admins:`, a non-empty list of email addresses")
     admins: list[str] = []
     for raw in admins_raw:
-        address = normalize_address(raw) if isinstance(raw, str) else ""
-        if not _EMAIL.match(address):
-            raise ConfigError(f"{label}: {raw!r} is not a valid email address")
+        if not isinstance(raw, str):
+            # Never repr() it: YAML aliases can nest a list into billions of elements when printed.
+            raise ConfigError(f"{label}: each admin must be an email address, got a {type(raw).__name__}")
+        if not _EMAIL.match(normalize_address(raw)):
+            raise ConfigError(f"{label}: {_shown(raw)} is not a valid email address")
+        address = normalize_address(raw)
         if address not in admins:
             admins.append(address)
 
