@@ -42,9 +42,31 @@ SES_PATHS = (
     "$.mail.timestamp",
 )
 
-REJECT_MESSAGE_NOT_JSON = "message_not_json: the SNS envelope's Message is not JSON"
-REJECT_NO_SES_TYPE = "no_ses_type: neither eventType/notificationType nor mail.messageId"
-REJECT_NOT_JSON = "not_json: not a JSON value"
+# Why a record is set aside: a stable prefix, then what it is. Records that are valid but are not SES
+# sending feedback say what they are, so an operator sees at once that nothing is broken.
+REJECTS = {
+    "not_json": "not_json: not a JSON value",
+    "message_not_json": "message_not_json: the SNS envelope's Message is not JSON",
+    "no_ses_type": "no_ses_type: neither eventType/notificationType nor mail.messageId",
+    "sns_subscription_confirmation": (
+        "sns_subscription_confirmation: an SNS SubscriptionConfirmation, not SES feedback "
+        "(its SubscribeURL is never fetched)"
+    ),
+    "sns_unsubscribe_confirmation": (
+        "sns_unsubscribe_confirmation: an SNS UnsubscribeConfirmation, not SES feedback "
+        "(its SubscribeURL is never fetched)"
+    ),
+    "s3_notification": "s3_notification: an S3 event notification (or S3's test event), not SES feedback",
+    "ses_setup_notification": (
+        "ses_setup_notification: SES confirming it can publish to this SNS topic, not SES feedback"
+    ),
+    "ses_inbound_received": (
+        "ses_inbound_received: an SES inbound receipt notification (an email SES received), "
+        "not sending feedback"
+    ),
+}
+# The plain-text Message SES publishes when an SNS topic becomes an event destination.
+SES_SETUP_TEXT = "Successfully validated SNS topic for Amazon SES"
 
 ROWS_DDL = """
 create or replace temp table ingest_rows (
@@ -96,8 +118,21 @@ select
         when pre_error is not null then pre_error
         when rec is null then 'unreadable'
         when env is null then '{not_json}'
+        -- SNS's own messages about the subscription: no Message to unwrap.
+        when env[1] = 'SubscriptionConfirmation' then '{sns_subscription_confirmation}'
+        when env[1] = 'UnsubscribeConfirmation' then '{sns_unsubscribe_confirmation}'
+        when f is null and is_envelope and starts_with(ltrim(env[3]), '{ses_setup_text}')
+            then '{ses_setup_notification}'
         when f is null and is_envelope then '{message_not_json}'
         when f is null then '{not_json}'
+        -- SES confirming an identity's notification topic; SES receiving email (not sending feedback).
+        when event_type = 'AmazonSnsSubscriptionSucceeded' then '{ses_setup_notification}'
+        when event_type = 'Received' then '{ses_inbound_received}'
+        -- An S3 bucket notifying the topic (or the queue) of its objects.
+        when event_type is null and message_id is null
+             and (json_extract_string(f[1], '$.Event') = 's3:TestEvent'
+                  or json_extract_string(f[1], '$.Records[0].eventSource') = 'aws:s3')
+            then '{s3_notification}'
         when event_type is null and message_id is null then '{no_ses_type}'
     end,
     byte_offset,
@@ -139,26 +174,21 @@ def read_batch(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -
         f"create or replace temp table ingest_batch as {_unnest_sql(BATCH_COLUMNS)}",
         {name: [_batch_value(item, name) for item in staged] for name in BATCH_COLUMNS},
     )
-    unreadable = _read_fast(con, staged)
+    unreadable = read_fast(con, staged)
     flagged = _objects_needing_record_path(con)
     if flagged:
         con.execute("delete from ingest_rows where obj in (select unnest($1::integer[]))", [sorted(flagged)])
     per_record = sorted(flagged | unreadable)
     for index in per_record:
-        _read_per_record(con, staged[index])
+        read_per_record(con, staged[index])
     return len(per_record)
 
 
 def classify_sql(source_sql: str) -> str:
     """CLASSIFY_SQL over ``source_sql``, a relation (obj, ord, rec, byte_offset, excerpt, pre_error)."""
     paths = "[" + ", ".join(f"'{p}'" for p in SES_PATHS) + "]"
-    return CLASSIFY_SQL.format(
-        source=source_sql,
-        paths=paths,
-        not_json=REJECT_NOT_JSON,
-        message_not_json=REJECT_MESSAGE_NOT_JSON.replace("'", "''"),
-        no_ses_type=REJECT_NO_SES_TYPE,
-    )
+    texts = {name: reason.replace("'", "''") for name, reason in REJECTS.items()}
+    return CLASSIFY_SQL.format(source=source_sql, paths=paths, ses_setup_text=SES_SETUP_TEXT, **texts)
 
 
 def _unnest_sql(columns: Mapping[str, str]) -> str:
@@ -171,7 +201,7 @@ def _batch_value(item: StagedObject, name: str) -> object:
     return str(value) if name == "path" else value
 
 
-def _read_fast(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -> set[int]:
+def read_fast(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -> set[int]:
     """Read objects with DuckDB in groups; returns the objects it could not read."""
     unreadable: set[int] = set()
     group: list[StagedObject] = []
@@ -272,7 +302,8 @@ def _objects_needing_record_path(con: duckdb.DuckDBPyConnection) -> set[int]:
     return {row[0] for row in rows}
 
 
-def _read_per_record(con: duckdb.DuckDBPyConnection, item: StagedObject) -> None:
+def read_per_record(con: duckdb.DuckDBPyConnection, item: StagedObject) -> None:
+    """Split one object in Python and classify its records (each with its byte offset and excerpt)."""
     content, damage = decompress(item.path.read_bytes())
     rows: dict[str, list[object]] = {name: [] for name in RECORD_COLUMNS}
 
