@@ -7,11 +7,13 @@ same code behaves the same under the CLI, ``make run`` and Airflow.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from bouncehouse.errors import ConfigError
 
@@ -21,6 +23,12 @@ DEFAULT_OUTBOX = "data/outbox"
 DEFAULT_ROUTES = "include/admin_routes.yml"
 DEFAULT_RETENTION_DAYS = 30
 DIGEST_TRANSPORTS = ("outbox", "smtp", "ses")
+# Ingest's content (decompressed) bytes per transaction: bounds memory whatever the size of the backfill.
+DEFAULT_INGEST_BATCH_BYTES = 128 << 20
+# DuckDB keeps what it wrote cached up to its memory limit: a fixed limit keeps ingest's peak memory
+# flat however much is loaded. A batch's records sit in memory until they commit; at 512MB DuckDB
+# spills them and ingest is a quarter slower (make bench), above 1GB nothing is gained.
+DEFAULT_INGEST_MEMORY_LIMIT = "1GB"
 
 # Tag stamped on the digest's own emails (SES message tag / X-SES-MESSAGE-TAGS header) so that
 # their feedback events are never counted as tracked sends.
@@ -77,6 +85,8 @@ class Settings:
     smtp_conn_id: str | None = None
     # True when the source came from the default, not an option or BOUNCEHOUSE_SOURCE.
     source_is_default: bool = True
+    ingest_batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES
+    ingest_memory_limit: str = DEFAULT_INGEST_MEMORY_LIMIT
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def now(self) -> datetime:
@@ -92,6 +102,33 @@ def _resolve(path: str | os.PathLike[str], home: Path | None) -> Path:
     if candidate.is_absolute() or home is None:
         return candidate
     return home / candidate
+
+
+def file_uri_path(uri: str) -> Path:
+    """The path a ``file://`` URI names (``file://localhost/x`` and ``file:///x`` alike)."""
+    parsed = urlparse(uri)
+    host = parsed.netloc if parsed.netloc not in ("", "localhost") else ""
+    return Path(unquote(host + parsed.path))
+
+
+def _ingest_batch_bytes(name: str, value: str | None) -> int:
+    text = (value or "").strip()
+    if not text:
+        return DEFAULT_INGEST_BATCH_BYTES
+    try:
+        number = int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of bytes, got {text!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {number}")
+    return number
+
+
+def _ingest_memory_limit(name: str, value: str | None) -> str:
+    text = (value or DEFAULT_INGEST_MEMORY_LIMIT).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text, re.IGNORECASE):
+        raise ConfigError(f"{name} must look like 2GB or 512MB, got {text!r}")
+    return text
 
 
 def load_settings(
@@ -120,7 +157,9 @@ def load_settings(
         raise ConfigError(
             f"BOUNCEHOUSE_SOURCE / --source {source!r} is not a folder, file:// URI or s3://bucket/prefix"
         )
-    if not source.startswith(("s3://", "file://")):
+    if source.startswith("file://"):
+        source = str(_resolve(file_uri_path(source), home))
+    elif not source.startswith("s3://"):
         source = str(_resolve(source, home))
     transport = str(pick("digest_transport", "BOUNCEHOUSE_DIGEST_TRANSPORT", "outbox")).lower()
     if transport not in DIGEST_TRANSPORTS:
@@ -147,4 +186,10 @@ def load_settings(
         ),
         aws_conn_id=pick("aws_conn_id", "BOUNCEHOUSE_AWS_CONN_ID", None),
         smtp_conn_id=pick("smtp_conn_id", "BOUNCEHOUSE_SMTP_CONN_ID", None),
+        ingest_batch_bytes=_ingest_batch_bytes(
+            "BOUNCEHOUSE_INGEST_BATCH_BYTES", env.get("BOUNCEHOUSE_INGEST_BATCH_BYTES")
+        ),
+        ingest_memory_limit=_ingest_memory_limit(
+            "BOUNCEHOUSE_INGEST_MEMORY_LIMIT", env.get("BOUNCEHOUSE_INGEST_MEMORY_LIMIT")
+        ),
     )

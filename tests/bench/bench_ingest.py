@@ -43,14 +43,15 @@ def _peak_rss_mb() -> float:
 
 def child_ingest(source: str, warehouse: str) -> dict[str, Any]:
     from bouncehouse.config import load_settings
-    from bouncehouse.ingest import _memory_limit, ingest
+    from bouncehouse.ingest import ingest
 
+    settings = load_settings({"source": source, "warehouse": warehouse})
     started = time.monotonic()
-    counts = ingest(load_settings({"source": source, "warehouse": warehouse}))
+    counts = ingest(settings)
     return {
         "seconds": time.monotonic() - started,
         "peak_rss_mb": _peak_rss_mb(),
-        "memory_limit": _memory_limit(),
+        "memory_limit": settings.ingest_memory_limit,
         "counts": counts,
     }
 
@@ -79,7 +80,7 @@ def _readable_objects(source: Path) -> dict[tuple[str, str], list[str]]:
 def child_classify(source: str, target: str) -> dict[str, Any]:
     """DuckDB alone running ingest's classifying SQL over every readable object, into a file table."""
     import duckdb
-    from bouncehouse.ingest import _classify_sql
+    from bouncehouse.ingest.read import classify_sql
 
     groups = _readable_objects(Path(source))
     con = duckdb.connect(target)
@@ -101,7 +102,7 @@ def child_classify(source: str, target: str) -> dict[str, Any]:
         null::varchar as excerpt, null::varchar as pre_error from ({reads}))"""
     params = {f"f{n}": files for n, files in enumerate(groups.values())}
     started = time.monotonic()
-    con.execute(_classify_sql(source_sql), params)
+    con.execute(classify_sql(source_sql), params)
     con.execute("checkpoint")
     seconds = time.monotonic() - started
     (records,) = con.execute("select count(*) from ingest_rows").fetchone()

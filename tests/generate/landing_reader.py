@@ -187,6 +187,9 @@ def _read_record(landing: Landing, record: bytes, key: str, arrival_hour: dateti
         event_id = hashlib.md5(
             json.dumps(ses, separators=(",", ":"), ensure_ascii=False).encode()
         ).hexdigest()
+    if isinstance(ses, dict) and ses.get("notificationType") == "AmazonSnsSubscriptionSucceeded":
+        landing.rejected["ses_setup_notification"] += 1  # SES's setup notice: not feedback
+        return
     if not isinstance(ses, dict) or not (
         ses.get("eventType") or ses.get("notificationType") or (ses.get("mail") or {}).get("messageId")
     ):

@@ -84,3 +84,36 @@ def test_an_object_that_cannot_be_read_is_a_config_error_and_the_next_run_loads_
 
     counts = lake.ingest(source, s3_client=moto.client("s3"))  # the cause is fixed: nothing was lost
     assert (counts["objects_loaded"], counts["events_loaded"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "name, value, needle",
+    [
+        ("BOUNCEHOUSE_INGEST_BATCH_BYTES", "lots", "must be a whole number of bytes, got 'lots'"),
+        ("BOUNCEHOUSE_INGEST_BATCH_BYTES", "0", "must be greater than 0, got 0"),
+        ("BOUNCEHOUSE_INGEST_MEMORY_LIMIT", "a lot", "must look like 2GB or 512MB, got 'a lot'"),
+    ],
+)
+def test_ingest_tuning_is_read_with_the_other_settings(name, value, needle):
+    """A bad batch size or memory limit is found where every setting is read, naming the variable."""
+    with pytest.raises(ConfigError, match=needle) as raised:
+        load_settings(env={name: value})
+    assert str(raised.value).startswith(name)
+
+
+def test_ingest_tuning_settings_come_from_the_environment():
+    settings = load_settings(
+        env={"BOUNCEHOUSE_INGEST_BATCH_BYTES": "4000", "BOUNCEHOUSE_INGEST_MEMORY_LIMIT": " 512MB "}
+    )
+    assert (settings.ingest_batch_bytes, settings.ingest_memory_limit) == (4000, "512MB")
+    assert (load_settings(env={}).ingest_batch_bytes, load_settings(env={}).ingest_memory_limit) == (
+        128 << 20,
+        "1GB",
+    )
+
+
+def test_a_relative_file_uri_resolves_against_bouncehouse_home(tmp_path):
+    settings = load_settings({"source": "file://data/landing"}, env={"BOUNCEHOUSE_HOME": str(tmp_path)})
+    assert settings.source == str(tmp_path / "data" / "landing")
+    absolute = load_settings({"source": "file:///srv/landing"}, env={"BOUNCEHOUSE_HOME": str(tmp_path)})
+    assert absolute.source == "/srv/landing"

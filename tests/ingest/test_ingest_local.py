@@ -101,9 +101,11 @@ def test_each_bad_record_is_set_aside_with_reason_and_position_and_the_rest_load
         good[1],
         bad_utf8,
         good[2],
-        envelope("Successfully validated SNS topic for Amazon SES event publishing.", "sns-text"),
+        # (SES's "Successfully validated SNS topic" text and a SubscriptionConfirmation are named
+        # for what they are: test_ingest_not_feedback.py.)
+        envelope("Hello world!", "sns-text"),  # a Notification of some other publisher
         good[3],
-        envelope("You have chosen to subscribe to the topic", "sns-sub", kind="SubscriptionConfirmation"),
+        envelope({"uuid": "12341234uu", "status": "Processing"}, "sns-other"),  # JSON, but not SES's
         good[4],
         {"ticker_symbol": "QXZ", "price": 84.51},
         good[5],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 from bouncehouse.errors import ConfigError
 from bouncehouse.ingest.sources import S3Source
 from landing_builder import envelope, object_bytes, ses_event
@@ -83,3 +84,19 @@ def test_listing_follows_every_page(s3):
 def test_a_missing_bucket_is_a_config_error(lake, moto):
     with pytest.raises(ConfigError, match="bucket 'no-such-bucket' does not exist"):
         lake.ingest("s3://no-such-bucket/firehose/")
+
+
+def test_an_object_gone_before_it_is_read_does_not_hold_back_the_batch_before_it(lake, s3, moto):
+    """The last object listed vanishing (NoSuchKey on GetObject) must not drop the objects staged before it."""
+    put(s3, "2026/11/20/10/a", [ses_event("Send", "m-1")])
+    put(s3, "2026/11/20/10/b", [ses_event("Send", "m-2")])
+    client = moto.client("s3")
+
+    def gone(params, **_: object) -> None:
+        if params["Key"].endswith("/b"):
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "gone"}}, "GetObject")
+
+    client.meta.events.register("before-parameter-build.s3.GetObject", gone)
+    counts = lake.ingest(f"s3://{BUCKET}/{PREFIX}", s3_client=client)
+    assert (counts["objects_loaded"], counts["objects_vanished"], counts["events_loaded"]) == (1, 1, 1)
+    assert lake.rows("select key from raw.ingested_objects") == [(PREFIX + "2026/11/20/10/a",)]

@@ -202,7 +202,8 @@ class FirehoseWriter:
         return Record(arrival, self._order, text.encode(), meta, duplicate)
 
     def setup_notice(self, at_ms: int, event_seq: int) -> Record:
-        """SES's own notice when feedback notifications are switched on: an SES type but no mail."""
+        """SES's own notice when feedback notifications are switched on: an SES type but no mail, and
+        not feedback, so ingest sets it aside (ses_setup_notification)."""
         message = json.dumps(
             {
                 "notificationType": "AmazonSnsSubscriptionSucceeded",
@@ -212,8 +213,8 @@ class FirehoseWriter:
             separators=(",", ":"),
         )
         self._order += 1
-        meta = EventMeta(event_seq, None, 0, "AmazonSnsSubscriptionSucceeded", True, True)
-        return Record(at_ms, self._order, self._envelope(message, at_ms, identity=True).encode(), meta)
+        envelope = self._envelope(message, at_ms, identity=True).encode()
+        return Record(at_ms, self._order, envelope, "ses_setup_notification")
 
     # --- broken records -----------------------------------------------------------------------
     def _malformed(self, kind: str, framing: str, at_ms: int) -> bytes:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
+from bouncehouse.config import file_uri_path
 from bouncehouse.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -174,12 +175,8 @@ def open_source(uri: str, *, s3_client: Any | None = None) -> Source:
             raise ConfigError(f"source {uri!r} names no bucket: use s3://bucket/prefix")
         return S3Source(parsed.netloc, parsed.path.lstrip("/"), s3_client)
     if text.startswith("file://"):
-        parsed = urlparse(text)
-        host = parsed.netloc if parsed.netloc not in ("", "localhost") else ""
-        path = Path(unquote(host + parsed.path))
-        if not path.is_absolute() and os.environ.get("BOUNCEHOUSE_HOME"):
-            path = Path(os.environ["BOUNCEHOUSE_HOME"]) / path
-        return LocalSource(path)
+        # load_settings has already resolved a relative path against BOUNCEHOUSE_HOME.
+        return LocalSource(file_uri_path(text))
     if "://" in text:
         raise ConfigError(f"source {uri!r} is not a folder, file:// URI or s3://bucket/prefix")
     return LocalSource(Path(text).expanduser())

@@ -1,0 +1,328 @@
+"""Step 3 of ingest: a batch's records into the temp table ``ingest_rows``, each classified.
+
+DuckDB's own JSON reader splits and parses whole objects (the fast read), and one SQL statement
+(CLASSIFY_SQL) unwraps SNS envelopes and tells an event from a record to set aside. An object DuckDB
+cannot read (a record that is not JSON or not UTF-8), or that holds a record to set aside, is split
+record by record in Python instead (``records.split_records``) and classified by the same statement,
+so the rest of it still loads and every bad record is named with its position and byte offset.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+
+import duckdb
+
+from bouncehouse.ingest.records import decompress, split_records
+from bouncehouse.ingest.stage import StagedObject
+
+log = logging.getLogger(__name__)
+
+# Landed bytes per DuckDB read statement: an object DuckDB cannot read makes the statement fail,
+# and only this much is read again without it.
+READ_GROUP_BYTES = 32 << 20
+
+# The SES JSON fields ingest needs; json_extract reads them all in one parse. [1] is the whole
+# document, minified: the stored payload, and the input of md5 for events without an envelope.
+SES_PATHS = (
+    "$",
+    "$.eventType",
+    "$.notificationType",
+    "$.mail.messageId",
+    # The event's own time, else the send time (Send, Reject, Rendering Failure have no other).
+    "$.bounce.timestamp",
+    "$.complaint.timestamp",
+    "$.delivery.timestamp",
+    "$.deliveryDelay.timestamp",
+    "$.open.timestamp",
+    "$.click.timestamp",
+    "$.subscription.timestamp",
+    "$.mail.timestamp",
+)
+
+# Why a record is set aside: a stable prefix, then what it is. Records that are valid but are not SES
+# sending feedback say what they are, so an operator sees at once that nothing is broken.
+REJECTS = {
+    "not_json": "not_json: not a JSON value",
+    "message_not_json": "message_not_json: the SNS envelope's Message is not JSON",
+    "no_ses_type": "no_ses_type: neither eventType/notificationType nor mail.messageId",
+    "sns_subscription_confirmation": (
+        "sns_subscription_confirmation: an SNS SubscriptionConfirmation, not SES feedback "
+        "(its SubscribeURL is never fetched)"
+    ),
+    "sns_unsubscribe_confirmation": (
+        "sns_unsubscribe_confirmation: an SNS UnsubscribeConfirmation, not SES feedback "
+        "(its SubscribeURL is never fetched)"
+    ),
+    "s3_notification": "s3_notification: an S3 event notification (or S3's test event), not SES feedback",
+    "ses_setup_notification": (
+        "ses_setup_notification: SES confirming it can publish to this SNS topic, not SES feedback"
+    ),
+    "ses_inbound_received": (
+        "ses_inbound_received: an SES inbound receipt notification (an email SES received), "
+        "not sending feedback"
+    ),
+}
+# The plain-text Message SES publishes when an SNS topic becomes an event destination.
+SES_SETUP_TEXT = "Successfully validated SNS topic for Amazon SES"
+
+ROWS_DDL = """
+create or replace temp table ingest_rows (
+    obj             integer not null,   -- the object's index in the batch
+    ord             bigint not null,    -- the record's 1-based position in its object
+    event_id        varchar,
+    event_type      varchar,
+    message_id      varchar,
+    event_at        timestamp,
+    sns_message_id  varchar,
+    payload         json,
+    reject          varchar,            -- why the record is set aside; null for an event
+    byte_offset     bigint,
+    excerpt         varchar
+)
+"""
+
+# {source}: a relation (obj, ord, rec, byte_offset, excerpt, pre_error). rec is null when the reader
+# could not read the record; pre_error is set when the per-record path already rejected it.
+CLASSIFY_SQL = """
+insert into ingest_rows
+with enveloped as (
+    select obj, ord, rec, byte_offset, excerpt, pre_error,
+           try(json_extract_string(rec, ['$.Type', '$.MessageId', '$.Message'])) as env
+    from {source}
+), unwrapped as (
+    select *, coalesce(env[1] = 'Notification' and env[3] is not null, false) as is_envelope
+    from enveloped
+), parsed as (
+    select *,
+           try(json_extract(case when is_envelope then env[3] else rec end, {paths})) as f
+    from unwrapped
+), fields as (
+    select *,
+           coalesce(f[2] ->> '$', f[3] ->> '$') as event_type,
+           f[4] ->> '$' as message_id
+    from parsed
+)
+select
+    obj,
+    ord,
+    case when is_envelope and env[2] is not null then env[2] else md5(f[1]) end,
+    event_type,
+    message_id,
+    timezone('UTC', try_cast(coalesce(f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]) ->> '$' as timestamptz)),
+    case when is_envelope then env[2] end,
+    f[1],
+    case
+        when pre_error is not null then pre_error
+        when rec is null then 'unreadable'
+        when env is null then '{not_json}'
+        -- SNS's own messages about the subscription: no Message to unwrap.
+        when env[1] = 'SubscriptionConfirmation' then '{sns_subscription_confirmation}'
+        when env[1] = 'UnsubscribeConfirmation' then '{sns_unsubscribe_confirmation}'
+        when f is null and is_envelope and starts_with(ltrim(env[3]), '{ses_setup_text}')
+            then '{ses_setup_notification}'
+        when f is null and is_envelope then '{message_not_json}'
+        when f is null then '{not_json}'
+        -- SES confirming an identity's notification topic; SES receiving email (not sending feedback).
+        when event_type = 'AmazonSnsSubscriptionSucceeded' then '{ses_setup_notification}'
+        when event_type = 'Received' then '{ses_inbound_received}'
+        -- An S3 bucket notifying the topic (or the queue) of its objects.
+        when event_type is null and message_id is null
+             and (json_extract_string(f[1], '$.Event') = 's3:TestEvent'
+                  or json_extract_string(f[1], '$.Records[0].eventSource') = 'aws:s3')
+            then '{s3_notification}'
+        when event_type is null and message_id is null then '{no_ses_type}'
+    end,
+    byte_offset,
+    excerpt
+from fields
+"""
+
+# The batch's objects, as the ledger will record them.
+BATCH_COLUMNS = {
+    "obj": "integer",
+    "key": "varchar",
+    "path": "varchar",
+    "size": "bigint",
+    "etag": "varchar",
+    "checksum": "varchar",
+    "last_modified": "timestamp",
+    "compression": "varchar",
+    "times_loaded": "integer",
+}
+# The per-record path's records: CLASSIFY_SQL's {source}.
+RECORD_COLUMNS = {
+    "obj": "integer",
+    "ord": "bigint",
+    "rec": "varchar",
+    "byte_offset": "bigint",
+    "excerpt": "varchar",
+    "pre_error": "varchar",
+}
+
+_FILE_IN_ERROR = re.compile(r'file "([^"]+)"')
+_GLOB_CHARS = re.compile(r"[*?\[\]{}\\]")
+
+
+def read_batch(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -> int:
+    """Fill ``ingest_batch`` and ``ingest_rows`` for the batch; returns how many objects were read
+    record by record."""
+    con.execute(ROWS_DDL)
+    con.execute(
+        f"create or replace temp table ingest_batch as {_unnest_sql(BATCH_COLUMNS)}",
+        {name: [_batch_value(item, name) for item in staged] for name in BATCH_COLUMNS},
+    )
+    unreadable = read_fast(con, staged)
+    flagged = _objects_needing_record_path(con)
+    if flagged:
+        con.execute("delete from ingest_rows where obj in (select unnest($1::integer[]))", [sorted(flagged)])
+    per_record = sorted(flagged | unreadable)
+    for index in per_record:
+        read_per_record(con, staged[index])
+    return len(per_record)
+
+
+def classify_sql(source_sql: str) -> str:
+    """CLASSIFY_SQL over ``source_sql``, a relation (obj, ord, rec, byte_offset, excerpt, pre_error)."""
+    paths = "[" + ", ".join(f"'{p}'" for p in SES_PATHS) + "]"
+    texts = {name: reason.replace("'", "''") for name, reason in REJECTS.items()}
+    return CLASSIFY_SQL.format(source=source_sql, paths=paths, ses_setup_text=SES_SETUP_TEXT, **texts)
+
+
+def _unnest_sql(columns: Mapping[str, str]) -> str:
+    """A relation of one row per list element, from one list parameter per column."""
+    return "select " + ", ".join(f"unnest(${name}::{kind}[]) as {name}" for name, kind in columns.items())
+
+
+def _batch_value(item: StagedObject, name: str) -> object:
+    value = getattr(item, name)
+    return str(value) if name == "path" else value
+
+
+def read_fast(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -> set[int]:
+    """Read objects with DuckDB in groups; returns the objects it could not read."""
+    unreadable: set[int] = set()
+    group: list[StagedObject] = []
+    size = 0
+    for item in staged:
+        if item.size == 0:
+            continue  # nothing to read; its ledger row still records it
+        if _GLOB_CHARS.search(str(item.path)):
+            # DuckDB's readers take a path as a glob pattern: "a[1]" would read "a1", or nothing.
+            unreadable.add(item.obj)
+            continue
+        if group and size + item.size > READ_GROUP_BYTES:
+            unreadable |= _read_group(con, group)
+            group, size = [], 0
+        group.append(item)
+        size += item.size
+    if group:
+        unreadable |= _read_group(con, group)
+    return unreadable
+
+
+def _read_group(con: duckdb.DuckDBPyConnection, group: list[StagedObject]) -> set[int]:
+    """One statement for the group; an object that makes it fail is left out and the rest re-read."""
+    unreadable: set[int] = set()
+    remaining = list(group)
+    while remaining:
+        try:
+            con.execute(classify_sql(_fast_source_sql(remaining)), _fast_params(remaining))
+            return unreadable
+        except duckdb.Error as exc:
+            culprit = _failing_object(exc, remaining)
+            if culprit is None:
+                if len(remaining) == 1:
+                    return unreadable | {remaining[0].obj}
+                # The error names no file we gave it: read them one by one to find out.
+                for item in remaining:
+                    unreadable |= _read_group(con, [item])
+                return unreadable
+            log.debug("ingest: %s needs the per-record path: %s", culprit.key, str(exc).splitlines()[0])
+            unreadable.add(culprit.obj)
+            remaining = [item for item in remaining if item is not culprit]
+    return unreadable
+
+
+def _fast_source_sql(items: Sequence[StagedObject]) -> str:
+    """One reader call per object, all in one statement.
+
+    WITH ORDINALITY then numbers each object's records 1..n, and the calls, as separate pipelines,
+    still run side by side (a single call over many files, numbered, runs on one thread).
+    """
+    reads = []
+    for item in items:
+        # Newline-framed objects are read line by line, and a line that is not JSON comes back as
+        # null (ignore_errors) instead of failing the statement; records back to back need the
+        # 'unstructured' reader, which fails on a broken record (see _read_group).
+        options = (
+            "format = 'newline_delimited', ignore_errors = true"
+            if item.framing == "newline"
+            else "format = 'unstructured'"
+        )
+        reads.append(
+            f"select {item.obj} as obj, ordinality as ord, json from read_json_objects("
+            f"$path{item.obj}, {options}, compression = '{item.compression}') with ordinality"
+        )
+    union = "\n        union all ".join(reads)
+    return f"""(
+    select obj, ord, json::varchar as rec,
+           null::bigint as byte_offset, null::varchar as excerpt, null::varchar as pre_error
+    from ({union})
+)"""
+
+
+def _fast_params(items: Sequence[StagedObject]) -> dict[str, str]:
+    return {f"path{item.obj}": str(item.path) for item in items}
+
+
+def _failing_object(exc: Exception, items: Sequence[StagedObject]) -> StagedObject | None:
+    by_path = {str(item.path): item for item in items}
+    for match in _FILE_IN_ERROR.finditer(str(exc)):
+        if match.group(1) in by_path:
+            return by_path[match.group(1)]
+    return None
+
+
+def _objects_needing_record_path(con: duckdb.DuckDBPyConnection) -> set[int]:
+    """Objects read whole that hold a record to set aside (its byte offset and excerpt are found
+    record by record), whose record numbers are not 1..n, or that are not empty yet gave no row
+    (never seen; checked, not assumed: an object is never recorded as loaded with what it holds lost)."""
+    rows = con.execute(
+        """
+        select b.obj
+        from ingest_batch b left join ingest_rows r on r.obj = b.obj
+        where b.size > 0
+        group by b.obj
+        having count(r.obj) = 0 or count(r.reject) > 0 or max(r.ord) <> count(r.obj) or min(r.ord) <> 1
+        """
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def read_per_record(con: duckdb.DuckDBPyConnection, item: StagedObject) -> None:
+    """Split one object in Python and classify its records (each with its byte offset and excerpt)."""
+    content, damage = decompress(item.path.read_bytes())
+    rows: dict[str, list[object]] = {name: [] for name in RECORD_COLUMNS}
+
+    def add(ord_: int, rec: str | None, offset: int, excerpt: str | None, error: str | None) -> None:
+        for name, value in zip(RECORD_COLUMNS, (item.obj, ord_, rec, offset, excerpt, error), strict=True):
+            rows[name].append(value)
+
+    position = 0
+    for record in split_records(content):
+        position = record.position
+        add(record.position, record.text, record.byte_offset, record.excerpt, record.error)
+    if damage:  # what follows the last record that could be decompressed
+        add(position + 1, None, len(content), None, damage)
+    if not rows["obj"]:
+        return
+    con.execute(classify_sql(f"({_unnest_sql(RECORD_COLUMNS)})"), rows)
+    (set_aside,) = con.execute(
+        "select count(reject) from ingest_rows where obj = $obj", {"obj": item.obj}
+    ).fetchone()
+    log.info(
+        "ingest: %s read record by record: %d records, %d set aside", item.key, len(rows["obj"]), set_aside
+    )
