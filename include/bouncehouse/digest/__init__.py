@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from bouncehouse import warehouse
@@ -66,6 +67,19 @@ DONE = ("sent", "already_sent")
 REPORTED_ONLY = ("undeliverable",)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every route of one run shares."""
+
+    settings: Settings
+    owner: str
+    transport: Transport
+    sender: str
+    account: AccountStats
+    suppressed: dict[str, Suppression]
+    chart_png: bytes
+
+
 def send_digests(
     settings: Settings, *, smtp: SmtpSettings | None = None, ses_client: Any = None
 ) -> dict[str, Any]:
@@ -84,7 +98,6 @@ def send_digests(
         smtp.from_email if smtp and smtp.from_email and transport.name == "smtp" else None
     ) or settings.digest_sender
     owner = new_owner()
-
     with warehouse.writer(settings) as con:
         data = load_digest_data(con, routes, day)
         suppressed = load_suppressions(con, {a for r in routes for a in r.admins}, settings.now())
@@ -93,48 +106,15 @@ def send_digests(
         day, len(routes), sum(len(r.rows) for r in data.routes),
         data.account.bounce.value, data.account.complaint.value, owner,
     )  # fmt: skip
-    chart_png = rates_chart_png(data.account.series)
-
-    counts: dict[str, Any] = {
-        "day": day.isoformat(),
-        "transport": transport.name,
-        "routes": len(routes),
-        "sent": 0,
-        "already_sent": 0,
-        "unconfirmed": 0,
-        "failed": 0,
-        "in_progress": 0,
-        "undeliverable": 0,
-        "admins_skipped": 0,
-        "recipients_listed": 0,
-        "problems": {},
-    }
+    run = _Run(
+        settings, owner, transport, sender, data.account, suppressed, rates_chart_png(data.account.series)
+    )
+    counts = _new_counts(day.isoformat(), transport.name, len(routes))
     reasons: list[str] = []
     for index, route_day in enumerate(data.routes, start=1):
-        name = route_day.route.name
-        skipped = {a: suppressed[a] for a in route_day.route.admins if a in suppressed}
-        recipients = [a for a in route_day.route.admins if a not in suppressed]
-        if recipients:
-            result = _send_route(
-                settings, owner, transport, route_day, data.account, sender, recipients, skipped, chart_png
-            )
-        else:
-            result = RouteOutcome(
-                "undeliverable",
-                f"every admin is suppressed ({', '.join(sorted(skipped))}): "
-                "give the route an admin who can receive it in the routes file",
-            )
-            log.error("digest %s/%s: not sent: %s", day, name, result.problem)
-        counts[result.outcome] += 1
-        if result.outcome == "sent":
-            counts["admins_skipped"] += len(skipped)
-            counts["recipients_listed"] += len(route_day.rows)
-        if result.outcome not in DONE:
-            counts["problems"][name] = result.outcome
-        if result.outcome not in DONE + REPORTED_ONLY:
-            reasons.append(f"{name}: {result.problem or result.outcome}")
-        log.info("digest %d/%d route %r: %s", index, len(data.routes), name, result.outcome)
-
+        result = _route_turn(run, route_day)
+        reasons += _count(counts, route_day, result, suppressed)
+        log.info("digest %d/%d route %r: %s", index, len(data.routes), route_day.route.name, result.outcome)
     log.info(
         "digest for %s: %d sent, %d already sent, %d unconfirmed, %d failed, %d in progress elsewhere, "
         "%d undeliverable",
@@ -152,23 +132,60 @@ def send_digests(
     return counts
 
 
+def _new_counts(day: str, transport: str, routes: int) -> dict[str, Any]:
+    outcomes = ("sent", "already_sent", "unconfirmed", "failed", "in_progress", "undeliverable")
+    return {
+        "day": day,
+        "transport": transport,
+        "routes": routes,
+        **dict.fromkeys(outcomes, 0),
+        "admins_skipped": 0,
+        "recipients_listed": 0,
+        "problems": {},
+    }
+
+
+def _route_turn(run: _Run, route_day: RouteDay) -> RouteOutcome:
+    """Send the route to its admins who are not suppressed; undeliverable when none is left."""
+    skipped = {a: run.suppressed[a] for a in route_day.route.admins if a in run.suppressed}
+    recipients = [a for a in route_day.route.admins if a not in run.suppressed]
+    if recipients:
+        return _send_route(run, route_day, recipients, skipped)
+    result = RouteOutcome(
+        "undeliverable",
+        f"every admin is suppressed ({', '.join(sorted(skipped))}): "
+        "give the route an admin who can receive it in the routes file",
+    )
+    log.error("digest %s/%s: not sent: %s", run.account.day, route_day.route.name, result.problem)
+    return result
+
+
+def _count(
+    counts: dict[str, Any], route_day: RouteDay, result: RouteOutcome, suppressed: dict[str, Suppression]
+) -> list[str]:
+    """Add one route's outcome to the counts; why it fails the run, if it does."""
+    name = route_day.route.name
+    counts[result.outcome] += 1
+    if result.outcome == "sent":
+        counts["admins_skipped"] += sum(1 for a in route_day.route.admins if a in suppressed)
+        counts["recipients_listed"] += len(route_day.rows)
+    if result.outcome not in DONE:
+        counts["problems"][name] = result.outcome
+    if result.outcome not in DONE + REPORTED_ONLY:
+        return [f"{name}: {result.problem or result.outcome}"]
+    return []
+
+
 def _send_route(
-    settings: Settings,
-    owner: str,
-    transport: Transport,
-    route_day: RouteDay,
-    account: AccountStats,
-    sender: str,
-    recipients: list[str],
-    skipped: dict[str, Suppression],
-    chart_png: bytes,
+    run: _Run, route_day: RouteDay, recipients: list[str], skipped: dict[str, Suppression]
 ) -> RouteOutcome:
     """Claim, send with retries, record; stop as soon as another run has taken the claim over."""
+    transport, sender = run.transport, run.sender
     message = compose_digest(
-        route_day, account, sender=sender, recipients=recipients, skipped=skipped,
-        chart_png=chart_png, generated_at=utcnow(),
+        route_day, run.account, sender=sender, recipients=recipients, skipped=skipped,
+        chart_png=run.chart_png, generated_at=utcnow(),
     )  # fmt: skip
-    claim = RouteClaim(settings, owner, route_day.route.name, account.day)
+    claim = RouteClaim(run.settings, run.owner, route_day.route.name, run.account.day)
     row = ClaimRow(
         transport=transport.name,
         idempotent=transport.idempotent,
