@@ -14,12 +14,10 @@ idempotent outbox) sends again; 'sending' means a process died mid-transmission 
 unknown: it is reported as ``unconfirmed`` and not resent, because a missing digest is recoverable
 (delete the row and re-run) and a duplicate is not.
 
-Owned claims: each run has a token (``claimed_by``); a claim is one compare-and-set, read and written in
-one transaction of one warehouse session, and holds a lease (``lease_until``) the run renews at each
-step. A run takes a row only when there is none, or it is 'retrying' (or 'sending' on the outbox) and
-its lease has run out; every later change checks ``claimed_by``, and a run whose claim was taken over
-stops. So an operator's hand run and the DAG on the same day never both send one route: the later one
-reports ``in_progress`` for it.
+Owned claims (``digest/claims.py``): each run has a token (``claimed_by``) and takes a route's row with
+one compare-and-set under a lease it renews; every later change checks the owner, and a run whose claim
+was taken over stops. So an operator's hand run and the DAG on the same day never both send one route:
+the later one reports ``in_progress`` for it.
 """
 
 from __future__ import annotations
