@@ -62,8 +62,8 @@ log = logging.getLogger(__name__)
 SOFT_BOUNCE_EXPIRY_DAYS = 14
 PRUNABLE_STATUSES = ("sent", "delivered", "delayed")
 # Event types (eventType, or notificationType for identity notifications) that keep a message forever,
-# and the late events of a pruned message that ingest still loads (ingest._commit names them in its SQL;
-# tests/ingest checks the two agree).
+# and the late events of a pruned message that ingest still loads (ingest.commit passes this constant
+# to its SQL).
 KEEP_EVENT_TYPES = ("Bounce", "Complaint", "Reject")
 # Schemas Python owns; every other schema's tables are dbt's.
 PYTHON_SCHEMAS = (warehouse.RAW_SCHEMA, warehouse.OPS_SCHEMA)

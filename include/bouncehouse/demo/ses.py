@@ -49,18 +49,20 @@ SENDERS = {
 LEGACY_SOURCE = "alerts@legacy.acme.example"
 LEGACY_DOMAIN = "legacy.acme.example"
 
-FIRST_NAMES = (
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
-    "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yusuf",
-    "zoe", "amara", "bjorn", "chen", "dmitri", "esther", "fatima", "gustavo", "hana", "ines",
-    "jose", "kenji", "lena", "mateo", "noor", "oscar", "priya", "quinn", "rosa", "sven",
-)  # fmt: skip
-LAST_NAMES = (
-    "smith", "jones", "garcia", "muller", "tanaka", "okafor", "kowalski", "rossi", "novak", "silva",
-    "nguyen", "ivanova", "haddad", "larsen", "obrien", "dubois", "schmidt", "kim", "patel", "costa",
-    "moreau", "fischer", "yilmaz", "jensen", "santos", "weber", "ali", "lopez", "sato", "berg",
-    "hughes", "reyes", "meyer", "popescu", "walsh", "nakamura", "horvat", "khan", "ortiz", "lund",
-)  # fmt: skip
+FIRST_NAMES = tuple(
+    (
+        "alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert sybil "
+        "trent victor walter yusuf zoe amara bjorn chen dmitri esther fatima gustavo hana ines jose kenji "
+        "lena mateo noor oscar priya quinn rosa sven "
+    ).split()
+)
+LAST_NAMES = tuple(
+    (
+        "smith jones garcia muller tanaka okafor kowalski rossi novak silva nguyen ivanova haddad larsen "
+        "obrien dubois schmidt kim patel costa moreau fischer yilmaz jensen santos weber ali lopez sato "
+        "berg hughes reyes meyer popescu walsh nakamura horvat khan ortiz lund "
+    ).split()
+)
 # How a name is written in a display name: accents are what real address books hold.
 DISPLAY = {
     "jose": "José",
