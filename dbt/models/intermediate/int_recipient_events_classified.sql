@@ -3,10 +3,8 @@
 -- a not-spam complaint is not a complaint; a Transient/General bounce for a recipient the same message
 -- was also delivered to is an out-of-office auto-reply (never a soft bounce); Permanent bounces are
 -- hard, every other bounce type soft. status_rank orders final_status (highest wins).
--- The events are the loaded ones plus, for a pruned message a late Bounce, Complaint or Reject brought
--- back, the stand-ins of its pruned recipients (int_recipient_events_restored), so these rules see the
--- message as if it had never been pruned (a Transient/General bounce after its pruned Delivery is an
--- auto-reply).
+-- The events are the loaded ones plus the stand-ins of a revived pruned message's recipients (docs:
+-- revived_pruned_message), so these rules see it as if it had never been pruned.
 
 with
 

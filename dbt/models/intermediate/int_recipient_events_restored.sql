@@ -1,9 +1,6 @@
--- Stand-in events for the recipients of pruned messages that came back. Prune removes a message's events
--- but keeps what message_status said of each recipient (raw.pruned_recipients); ingest still loads a
--- late Bounce, Complaint or Reject of a pruned message. Once such an event is here, the message's
--- recipients get back the events that made their status, in int_recipient_events_unioned's shape, so
--- every rule downstream (highest status wins, auto-reply, sent_at, tags, suppression) decides as if the
--- message had never been pruned. Per pruned recipient of a revived message:
+-- Stand-in events for the recipients of revived pruned messages (docs: revived_pruned_message): the
+-- events that made their status, in int_recipient_events_unioned's shape, so every rule downstream
+-- decides as if the message had never been pruned. Per pruned recipient of a revived message:
 --   status      the winning status's event at status_at, naming the recipient: Send (sent),
 --               Delivery (delivered), DeliveryDelay (delayed);
 --   open/click  an Open and a Click (about the whole message) when the message had them, at sent_at
@@ -16,7 +13,7 @@ with
 
 pruned_recipients as (
 
-    select * from {{ ref('stg_ses__pruned_recipients') }}
+    select * from {{ ref('stg_prune__pruned_recipients') }}
 
 ),
 

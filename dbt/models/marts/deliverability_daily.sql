@@ -1,10 +1,7 @@
 -- Per UTC send day (a cohort: the day of sent_at), how that day's recipients ended up, with the
--- rates SES judges an account by. Sends removed by prune are added back from raw.pruned_sends_daily,
--- so pruning never changes a figure. A pruned message that a late Bounce, Complaint or Reject brought
--- back is in message_status again: its recipients' share of raw.pruned_sends_daily comes back out
--- (raw.pruned_recipients says which day and status each was counted with), so nobody counts twice and
--- the late feedback moves the figures as it would have without prune. The digest's own emails
--- (message_status.is_digest) are not tracked sends and count nowhere here.
+-- rates SES judges an account by. The rules are docs blocks (models/docs.md): pruned_sends_added_back,
+-- revived_pruned_message (a revived recipient's share of raw.pruned_sends_daily comes back out: its
+-- raw.pruned_recipients row says which day and status it was counted with), digest_own_emails.
 
 with
 
@@ -16,13 +13,13 @@ message_status as (
 
 pruned_sends_daily as (
 
-    select * from {{ source('ses', 'pruned_sends_daily') }}
+    select * from {{ ref('stg_prune__pruned_sends_daily') }}
 
 ),
 
 pruned_recipients as (
 
-    select * from {{ ref('stg_ses__pruned_recipients') }}
+    select * from {{ ref('stg_prune__pruned_recipients') }}
 
 ),
 

@@ -1,11 +1,9 @@
 -- The addresses suppressed as of the dbt var as_of (only events at or before it count), one row each.
 -- Reasons: complaint > hard_bounce > manual > soft_bounce; a manual `lift` beats every reason.
 -- Rebuilt every run (expiry moves with as_of) from the compact classified events, not the raw JSON.
--- Every message counts, the digest's own emails included: an admin address that hard-bounces or
--- complains is suppressed like any other (and the digest is never sent to it). Deliveries of messages
--- prune removed still count, through raw.pruned_deliveries (the latest per address). A late complaint
--- or bounce of a pruned message is loaded and counts like any other; the stand-ins of its pruned
--- recipients (int_recipient_events_restored) add no delivery later than raw.pruned_deliveries' one.
+-- Every message counts, the digest's own emails included (docs: digest_own_emails). Deliveries of
+-- messages prune removed still count, through raw.pruned_deliveries (the latest per address); the
+-- stand-ins of a revived message (docs: revived_pruned_message) add no delivery later than that one.
 
 {%- set threshold = var('soft_bounce_threshold') | int %}
 {%- set window_days = var('soft_bounce_window_days') | int %}
@@ -27,7 +25,7 @@ manual_suppressions as (
 
 pruned_deliveries as (
 
-    select * from {{ ref('stg_ses__pruned_deliveries') }}
+    select * from {{ ref('stg_prune__pruned_deliveries') }}
 
 ),
 
