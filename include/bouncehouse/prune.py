@@ -136,6 +136,12 @@ def prune(settings: Settings) -> dict[str, Any]:
         has_is_digest = _has_column(con, schema, table, "is_digest")
         tracked_only = "and not is_digest" if has_is_digest else ""
         is_digest = "coalesce(is_digest, false)" if has_is_digest else "false"
+        # Whether the day's sends were reported by Send events (deliverability_daily.sends_source).
+        has_send_event = (
+            "coalesce(has_send_event, false)"
+            if _has_column(con, schema, table, "has_send_event")
+            else "null::boolean"
+        )
         statuses = list(PRUNABLE_STATUSES)
         con.execute("begin transaction")
         try:
@@ -182,9 +188,9 @@ def prune(settings: Settings) -> dict[str, Any]:
             ).fetchone()[0]
             con.execute(
                 f"""
-                insert into raw.pruned_sends_daily (day, sent, delivered, delayed, pruned_at)
+                insert into raw.pruned_sends_daily (day, sent, delivered, delayed, sent_with_send_event, pruned_at)
                 select sent_at::date, count(*), count_if(final_status = 'delivered'),
-                       count_if(final_status = 'delayed'), ?
+                       count_if(final_status = 'delayed'), sum({has_send_event}::int), ?
                 from {message_status}
                 where message_id in (select message_id from prune_candidates) {tracked_only}
                 group by 1
@@ -212,10 +218,10 @@ def prune(settings: Settings) -> dict[str, Any]:
                 f"""
                 insert into raw.pruned_recipients (message_id, recipient, final_status, sent_at, status_at,
                                                    last_event_at, last_loaded_at, opened, clicked, is_digest,
-                                                   tags, source_address, subject, pruned_at)
+                                                   tags, source_address, subject, has_send_event, pruned_at)
                 select message_id, recipient, final_status, sent_at, status_at, last_event_at, last_loaded_at,
                        coalesce(opened, false), coalesce(clicked, false), {is_digest}, tags, source_address,
-                       subject, ?
+                       subject, {has_send_event}, ?
                 from {message_status}
                 where message_id in (select message_id from prune_candidates)
                 """,

@@ -31,7 +31,7 @@ pruned_deliveries as (
 
 counted_events as (
 
-    select message_id, recipient as email, event_id, event_class, event_at
+    select message_id, recipient as email, event_id, event_class, event_at, hard_by_smtp_status
     from recipient_events
     where recipient is not null
         and event_class in ('complaint', 'hard_bounce', 'soft_bounce', 'delivery')
@@ -46,7 +46,10 @@ permanent as (
         case event_class when 'complaint' then 'complaint' else 'hard_bounce' end as reason,
         min(event_at) as suppressed_at,
         null::timestamp as expires_at,
-        first(message_id order by event_at desc, event_id desc) as last_message_id
+        first(message_id order by event_at desc, event_id desc) as last_message_id,
+        -- Hard only because the var transient_mailbox_missing_is_hard made a Transient 5.1.x bounce hard:
+        -- none of the address's hard bounces was Permanent.
+        event_class = 'hard_bounce' and bool_and(coalesce(hard_by_smtp_status, false)) as hard_by_smtp_status
     from counted_events
     where event_class in ('complaint', 'hard_bounce')
     group by email, event_class
@@ -110,7 +113,8 @@ soft as (
         'soft_bounce' as reason,
         streaks.threshold_reached_at as suppressed_at,
         streaks.last_soft_bounce_at + interval {{ expiry_days }} days as expires_at,
-        streaks.last_message_id
+        streaks.last_message_id,
+        false as hard_by_smtp_status
     from soft_bounce_streaks as streaks
     left join last_deliveries
         on last_deliveries.email = streaks.email
@@ -145,7 +149,8 @@ manual as (
         'manual' as reason,
         added_at as suppressed_at,
         null::timestamp as expires_at,
-        null::varchar as last_message_id
+        null::varchar as last_message_id,
+        false as hard_by_smtp_status
     from manual_latest
     where action = 'suppress'
 
@@ -165,7 +170,7 @@ candidates as (
 
 final as (
 
-    select email, reason, suppressed_at, expires_at, last_message_id
+    select email, reason, suppressed_at, expires_at, last_message_id, hard_by_smtp_status
     from candidates
     -- `not exists`, never `not in`: one null in a `not in` list would drop every row.
     where not exists (

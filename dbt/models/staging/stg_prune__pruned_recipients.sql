@@ -28,6 +28,7 @@ renamed as (
         opened,
         clicked,
         is_digest,
+        has_send_event,
 
         ---------- timestamps
         sent_at,

@@ -19,6 +19,7 @@ renamed as (
         sent,
         delivered,
         delayed,
+        sent_with_send_event,
 
         ---------- timestamps
         pruned_at
