@@ -281,6 +281,22 @@ def _daily_columns(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[str, 
     return hard, known
 
 
+def _day_point(day: date, found: dict[date, tuple[Any, ...]]) -> DayPoint:
+    """One day's figures; a day whose sends are not known has no rate (a bounce-only day reads 100%)."""
+    sent, hard, complained, known = found.get(day, (0, 0, 0, True))
+    sent, hard, complained = int(sent), int(hard), int(complained)
+    rated = bool(sent) and bool(known)
+    return DayPoint(
+        day=day,
+        sent=sent,
+        hard_bounced=hard,
+        complained=complained,
+        bounce_rate=hard / sent if rated else None,
+        complaint_rate=complained / sent if rated else None,
+        sends_known=bool(known),
+    )
+
+
 def load_account_stats(con: duckdb.DuckDBPyConnection, day: date, relation: str) -> AccountStats:
     first = day - timedelta(days=CHART_DAYS - 1)
     hard_column, known_column = _daily_columns(con, relation)
@@ -297,23 +313,7 @@ def load_account_stats(con: duckdb.DuckDBPyConnection, day: date, relation: str)
             [first, day],
         ).fetchall()
     }
-    series = []
-    for offset in range(CHART_DAYS):
-        current = first + timedelta(days=offset)
-        sent, hard, complained, known = found.get(current, (0, 0, 0, True))
-        sent, hard, complained = int(sent), int(hard), int(complained)
-        rated = bool(sent) and bool(known)
-        series.append(
-            DayPoint(
-                day=current,
-                sent=sent,
-                hard_bounced=hard,
-                complained=complained,
-                bounce_rate=hard / sent if rated else None,
-                complaint_rate=complained / sent if rated else None,
-                sends_known=bool(known),
-            )
-        )
+    series = [_day_point(first + timedelta(days=offset), found) for offset in range(CHART_DAYS)]
     window = series[-RATE_WINDOW_DAYS:]
     window_sent = sum(p.sent for p in window)
     window_hard = sum(p.hard_bounced for p in window)
