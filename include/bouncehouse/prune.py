@@ -105,8 +105,9 @@ where s.all_prunable
 # What the pruned sends added to deliverability_daily, which adds it back so no daily figure changes
 # (the digest's own emails are left out: deliverability_daily never counted them).
 RECORD_PRUNED_COUNTS = """
-insert into raw.pruned_sends_daily (day, sent, delivered, delayed, pruned_at)
-select sent_at::date, count(*), count_if(final_status = 'delivered'), count_if(final_status = 'delayed'), ?
+insert into raw.pruned_sends_daily (day, sent, delivered, delayed, sent_with_send_event, pruned_at)
+select sent_at::date, count(*), count_if(final_status = 'delivered'), count_if(final_status = 'delayed'),
+       sum({has_send_event}::int), ?
 from {message_status}
 where message_id in (select message_id from prune_candidates) {tracked_only}
 group by 1
@@ -130,9 +131,10 @@ on conflict (email) do update set
 RECORD_PRUNED_RECIPIENTS = """
 insert into raw.pruned_recipients (message_id, recipient, final_status, sent_at, status_at, last_event_at,
                                    last_loaded_at, opened, clicked, is_digest, tags, source_address,
-                                   subject, pruned_at)
+                                   subject, has_send_event, pruned_at)
 select message_id, recipient, final_status, sent_at, status_at, last_event_at, last_loaded_at,
-       coalesce(opened, false), coalesce(clicked, false), {is_digest}, tags, source_address, subject, ?
+       coalesce(opened, false), coalesce(clicked, false), {is_digest}, tags, source_address, subject,
+       {has_send_event}, ?
 from {message_status}
 where message_id in (select message_id from prune_candidates)
 """
@@ -163,11 +165,14 @@ order by 1, 2
 
 @dataclass(frozen=True)
 class Marts:
-    """Where dbt put the relations prune reads, and whether message_status knows the digest's emails."""
+    """Where dbt put the relations prune reads, and which later columns message_status has (a warehouse
+    built by an older version lacks them)."""
 
     message_status: str
     classified: str
     has_is_digest: bool
+    # Whether the message's sends were reported by Send events (deliverability_daily.sends_source).
+    has_send_event: bool
 
     def sql(self, template: str) -> str:
         return template.format(
@@ -175,6 +180,7 @@ class Marts:
             classified=self.classified,
             tracked_only="and not is_digest" if self.has_is_digest else "",
             is_digest="coalesce(is_digest, false)" if self.has_is_digest else "false",
+            has_send_event="coalesce(has_send_event, false)" if self.has_send_event else "null::boolean",
         )
 
 
@@ -245,6 +251,7 @@ def _find_marts(con: duckdb.DuckDBPyConnection) -> Marts:
         message_status=message_status,
         classified=found["int_recipient_events_classified"],
         has_is_digest=_has_column(con, schema, table, "is_digest"),
+        has_send_event=_has_column(con, schema, table, "has_send_event"),
     )
 
 

@@ -118,6 +118,10 @@ create table if not exists {RAW_SCHEMA}.pruned_sends_daily (
 );
 -- Warehouses made before prune carried delayed sends.
 alter table {RAW_SCHEMA}.pruned_sends_daily add column if not exists delayed bigint default 0;
+-- Of `sent`, recipients whose message had a Send event (deliverability_daily.sends_source); null in rows
+-- written before prune recorded it, and likewise pruned_recipients.has_send_event.
+alter table {RAW_SCHEMA}.pruned_sends_daily add column if not exists sent_with_send_event bigint;
+alter table {RAW_SCHEMA}.pruned_recipients add column if not exists has_send_event boolean;
 -- Per address, the latest delivery among the messages prune removed (upserted by prune in the same
 -- transaction), so suppression_list still sees a delivery that cleared soft bounces once it is gone.
 create table if not exists {RAW_SCHEMA}.pruned_deliveries (

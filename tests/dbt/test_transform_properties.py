@@ -1,6 +1,8 @@
 """Property: however the same events arrive (shuffled, split into batches, some delivered twice, with
 incremental dbt runs in between), message_status and suppression_list come out the same as one full
-build of them all. dbt runs are slow, so examples are few and small."""
+build of them all. The events include feedback SES reports through both channels (event publishing and
+identity notifications: two raw events, one real event) and identity notifications that name one
+recipient of several. dbt runs are slow, so examples are few and small."""
 
 from __future__ import annotations
 
@@ -47,7 +49,17 @@ def scenario() -> list[Event]:
         m = Message(f"gus{n}", ["gus@x.com"], at(days=day))
         events += [m.soft_bounce(at(days=day, minutes=4), "gus@x.com")]
     cleared = Message("gus3", ["gus@x.com"], at(days=4))
-    return events + [cleared.delivery(at(days=4, minutes=1), "gus@x.com")]
+    events += [cleared.delivery(at(days=4, minutes=1), "gus@x.com")]
+    # Two real soft bounces, each reported through both channels: four raw events, never 3 in 7 days.
+    for n, day in enumerate((1, 2)):
+        published, notified = (
+            Message(f"hal{n}", ["hal@x.com"], at(days=day), identity=i) for i in (False, True)
+        )
+        events += [published.send()]
+        events += [m.soft_bounce(at(days=day, minutes=4), "hal@x.com") for m in (published, notified)]
+    # Identity notifications only: the bounce names ivy; jon, in mail.destination only, is sent.
+    ivy = Message("ivy0", ["ivy@x.com", "jon@x.com"], at(), identity=True)
+    return events + [ivy.soft_bounce(at(minutes=2), "ivy@x.com")]
 
 
 EVENTS = scenario()
@@ -77,6 +89,8 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[tuple], lis
     assert statuses[("m1", "ann@x.com")] == "delivered" and statuses[("m1", "ben@x.com")] == "complained"
     assert statuses[("m2", "cat@x.com")] == statuses[("m2", "dan@x.com")] == "rejected"
     assert statuses[("m3", "eve@x.com")] == "delivered"
+    assert statuses[("hal0", "hal@x.com")] == statuses[("hal1", "hal@x.com")] == "soft_bounced"
+    assert statuses[("ivy0", "ivy@x.com")] == "soft_bounced" and statuses[("ivy0", "jon@x.com")] == "sent"
     assert [row[:2] for row in result[1]] == [("ben@x.com", "complaint"), ("fay@x.com", "soft_bounce")]
     return result
 

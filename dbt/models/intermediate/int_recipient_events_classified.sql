@@ -2,11 +2,17 @@
 -- Each recipient event classified by what it means for the recipient, with the contract's rules:
 -- a not-spam complaint is not a complaint; a Transient/General bounce for a recipient the same message
 -- was also delivered to is an out-of-office auto-reply (never a soft bounce); Permanent bounces are
--- hard, every other bounce type soft. status_rank orders final_status (highest wins).
--- The events are the loaded ones plus, for a pruned message a late Bounce, Complaint or Reject brought
--- back, the stand-ins of its pruned recipients (int_recipient_events_restored), so these rules see the
--- message as if it had never been pruned (a Transient/General bounce after its pruned Delivery is an
--- auto-reply).
+-- hard, every other bounce type soft (types and sub-types compare case-insensitively; the raw value is
+-- kept). With the var transient_mailbox_missing_is_hard, a Transient bounce whose enhanced status code is
+-- 5.1.x (the mailbox does not exist) is hard too, flagged hard_by_smtp_status. status_rank orders
+-- final_status (highest wins).
+-- One real event counts once (docs: one_count_per_real_event): SES may report the same feedback through
+-- event publishing and identity notifications, two raw events with different ids; only one row per
+-- count_key is kept, so every status, count, rule and rate downstream sees it once.
+-- The events are the loaded ones plus the stand-ins of a revived pruned message's recipients (docs:
+-- revived_pruned_message), so these rules see it as if it had never been pruned.
+
+{%- set transient_mailbox_missing_is_hard = var('transient_mailbox_missing_is_hard', false) | string | lower in ['true', '1', 'yes'] %}
 
 with
 
@@ -56,9 +62,13 @@ classified as (
                 end
             when event_type = 'Bounce' and recipient is not null
                 then case
-                    when bounce_type = 'Permanent' then 'hard_bounce'
-                    when bounce_type = 'Transient' and bounce_sub_type = 'General' and recipient_delivered
+                    when lower(trim(bounce_type)) = 'permanent' then 'hard_bounce'
+                    when lower(trim(bounce_type)) = 'transient' and lower(trim(bounce_sub_type)) = 'general'
+                        and recipient_delivered
                         then 'auto_reply'
+                    {%- if transient_mailbox_missing_is_hard %}
+                    when lower(trim(bounce_type)) = 'transient' and smtp_status like '5.1.%' then 'hard_bounce'
+                    {%- endif %}
                     else 'soft_bounce'
                 end
             when event_type = 'Delivery' and recipient is not null then 'delivery'
@@ -97,9 +107,35 @@ ranked as (
             when 'delivery' then 3
             when 'delay' then 2
             when 'send' then 1
-        end as status_rank
+        end as status_rank,
+        -- Hard only by the var transient_mailbox_missing_is_hard (SES itself called it Transient).
+        event_class = 'hard_bounce' and lower(trim(coalesce(bounce_type, ''))) <> 'permanent' as hard_by_smtp_status,
+        -- The message id is in a feedback's key too: one real feedback is about one message, so it never
+        -- merges two messages' events that happen to share a feedbackId (reused samples, test data).
+        case
+            when event_type in ('Bounce', 'Complaint') and recipient is not null and feedback_id is not null
+                then lower(event_type) || ':' || feedback_id || ':' || coalesce(message_id, '') || ':' || recipient
+            when event_class = 'delivery' and message_id is not null and event_at is not null
+                then 'delivery:' || message_id || ':' || recipient || ':' || strftime(event_at, '%Y-%m-%d %H:%M:%S.%f')
+            else 'event:' || event_id || ':' || coalesce(recipient, '')
+        end as count_key
     from classified
+
+),
+
+counted_once as (
+
+    -- One row per count_key: the copy with tags (event publishing carries them, identity notifications
+    -- do not), then the smallest event_id, so the choice depends only on the set of events; it takes
+    -- the latest loaded_at and any digest flag of its copies.
+    select * replace (
+        max(loaded_at) over copies as loaded_at,
+        bool_or(is_digest) over copies as is_digest
+    )
+    from ranked
+    window copies as (partition by count_key)
+    qualify row_number() over (partition by count_key order by tags is null, event_id) = 1
 
 )
 
-select * from ranked
+select * from counted_once

@@ -1,22 +1,22 @@
--- Stand-in events for the recipients of pruned messages that came back. Prune removes a message's events
--- but keeps what message_status said of each recipient (raw.pruned_recipients); ingest still loads a
--- late Bounce, Complaint or Reject of a pruned message. Once such an event is here, the message's
--- recipients get back the events that made their status, in int_recipient_events_unioned's shape, so
--- every rule downstream (highest status wins, auto-reply, sent_at, tags, suppression) decides as if the
--- message had never been pruned. Per pruned recipient of a revived message:
+-- Stand-in events for the recipients of revived pruned messages (docs: revived_pruned_message): the
+-- events that made their status, in int_recipient_events_unioned's shape, so every rule downstream
+-- decides as if the message had never been pruned. Per pruned recipient of a revived message:
 --   status      the winning status's event at status_at, naming the recipient: Send (sent),
 --               Delivery (delivered), DeliveryDelay (delayed);
 --   open/click  an Open and a Click (about the whole message) when the message had them, at sent_at
 --               and the message's earliest last_loaded_at, which no recipient's last event precedes;
 --   last_event  'PrunedLastEvent' at last_event_at when later than status_at: it means nothing (class
---               other) but keeps message_status.last_event_at what it was.
+--               other) but keeps message_status.last_event_at what it was;
+--   send_event  'PrunedSendEvent' (about the whole message, naming nobody, class other) when the message
+--               had a Send event: message_status.has_send_event stays what it was (the Send stand-in
+--               of a `sent` recipient does not say whether SES reported one).
 -- Only messages with events again are restored: pruned messages that stay gone cost nothing downstream.
 
 with
 
 pruned_recipients as (
 
-    select * from {{ ref('stg_ses__pruned_recipients') }}
+    select * from {{ ref('stg_prune__pruned_recipients') }}
 
 ),
 
@@ -70,6 +70,12 @@ stand_ins as (
     from revived_recipients
     where last_event_at > status_at
 
+    union all
+
+    select *, 'send_event', 'PrunedSendEvent', null, sent_at, message_loaded_at
+    from revived_recipients
+    where coalesce(has_send_event, false)
+
 ),
 
 restored as (
@@ -83,6 +89,9 @@ restored as (
         null::varchar as bounce_sub_type,
         null::varchar as diagnostic_code,
         null::varchar as complaint_feedback_type,
+        null::varchar as feedback_id,
+        null::varchar as smtp_status,
+        null::varchar as complaint_sub_type,
         [recipient]::varchar[] as destination,
         source_address,
         subject,

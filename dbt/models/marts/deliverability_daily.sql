@@ -1,10 +1,7 @@
 -- Per UTC send day (a cohort: the day of sent_at), how that day's recipients ended up, with the
--- rates SES judges an account by. Sends removed by prune are added back from raw.pruned_sends_daily,
--- so pruning never changes a figure. A pruned message that a late Bounce, Complaint or Reject brought
--- back is in message_status again: its recipients' share of raw.pruned_sends_daily comes back out
--- (raw.pruned_recipients says which day and status each was counted with), so nobody counts twice and
--- the late feedback moves the figures as it would have without prune. The digest's own emails
--- (message_status.is_digest) are not tracked sends and count nowhere here.
+-- rates SES judges an account by. The rules are docs blocks (models/docs.md): pruned_sends_added_back,
+-- revived_pruned_message (a revived recipient's share of raw.pruned_sends_daily comes back out: its
+-- raw.pruned_recipients row says which day and status it was counted with), digest_own_emails.
 
 with
 
@@ -16,13 +13,13 @@ message_status as (
 
 pruned_sends_daily as (
 
-    select * from {{ source('ses', 'pruned_sends_daily') }}
+    select * from {{ ref('stg_prune__pruned_sends_daily') }}
 
 ),
 
 pruned_recipients as (
 
-    select * from {{ ref('stg_ses__pruned_recipients') }}
+    select * from {{ ref('stg_prune__pruned_recipients') }}
 
 ),
 
@@ -33,6 +30,19 @@ tracked_days as (
         count(*) as sent,
         count_if(final_status = 'delivered') as delivered,
         count_if(final_status = 'hard_bounced') as hard_bounced,
+        -- SES's bounce rate counts hard bounces but not OnAccountSuppressionList ones (SES did not send
+        -- to an address on the account's suppression list: "does not count toward your bounce rate");
+        -- Suppressed (the global suppression list) does count. A bounce SES called Transient, hard here
+        -- only by the var transient_mailbox_missing_is_hard, is not in SES's figure either.
+        count_if(
+            final_status = 'hard_bounced'
+            and lower(trim(coalesce(bounce_sub_type, ''))) <> 'onaccountsuppressionlist'
+            and not coalesce(hard_by_smtp_status, false)
+        ) as rate_hard_bounced,
+        -- Where `sent` comes from (docs: sends_source): recipients of messages SES reported a Send event
+        -- for, or only seen in feedback. known_sent: recipients of which that is known.
+        count(*) as known_sent,
+        count_if(coalesce(has_send_event, false)) as sent_with_send_event,
         count_if(final_status = 'soft_bounced') as soft_bounced,
         count_if(final_status = 'complained') as complained,
         count_if(final_status = 'rejected') as rejected,
@@ -51,7 +61,10 @@ pruned_days as (
         day,
         sum(sent) as sent,
         sum(delivered) as delivered,
-        sum(delayed) as delayed
+        sum(delayed) as delayed,
+        -- Rows prune wrote before it recorded Send events say nothing about them.
+        sum(case when sent_with_send_event is not null then sent else 0 end) as known_sent,
+        sum(coalesce(sent_with_send_event, 0)) as sent_with_send_event
     from pruned_sends_daily
     group by day
 
@@ -65,7 +78,9 @@ revived_days as (
         cast(pruned_recipients.sent_at as date) as day,
         count(*) as sent,
         count_if(pruned_recipients.final_status = 'delivered') as delivered,
-        count_if(pruned_recipients.final_status = 'delayed') as delayed
+        count_if(pruned_recipients.final_status = 'delayed') as delayed,
+        count_if(pruned_recipients.has_send_event is not null) as known_sent,
+        count_if(pruned_recipients.has_send_event) as sent_with_send_event
     from pruned_recipients
     inner join message_status
         on message_status.message_id = pruned_recipients.message_id
@@ -81,11 +96,18 @@ daily_parts as (
 
     union all by name
 
-    select day, sent, delivered, delayed from pruned_days
+    select day, sent, delivered, delayed, known_sent, sent_with_send_event from pruned_days
 
     union all by name
 
-    select day, -sent as sent, -delivered as delivered, -delayed as delayed from revived_days
+    select
+        day,
+        -sent as sent,
+        -delivered as delivered,
+        -delayed as delayed,
+        -known_sent as known_sent,
+        -sent_with_send_event as sent_with_send_event
+    from revived_days
 
 ),
 
@@ -100,7 +122,10 @@ combined as (
         coalesce(sum(complained), 0) as complained,
         coalesce(sum(rejected), 0) as rejected,
         coalesce(sum(rendering_failed), 0) as rendering_failed,
-        coalesce(sum(delayed), 0) as delayed
+        coalesce(sum(delayed), 0) as delayed,
+        coalesce(sum(rate_hard_bounced), 0) as rate_hard_bounced,
+        coalesce(sum(known_sent), 0) as known_sent,
+        coalesce(sum(sent_with_send_event), 0) as sent_with_send_event
     from daily_parts
     group by day
 
@@ -118,9 +143,23 @@ final as (
         cast(rejected as bigint) as rejected,
         cast(rendering_failed as bigint) as rendering_failed,
         cast(delayed as bigint) as delayed,
-        case when sent = 0 then 0.0 else hard_bounced / sent end as bounce_rate,
-        case when sent = 0 then 0.0 else complained / sent end as complaint_rate
-    from combined
+        case when sent = 0 then 0.0 else rate_hard_bounced / sent end as bounce_rate,
+        case when sent = 0 then 0.0 else complained / sent end as complaint_rate,
+        cast(rate_hard_bounced as bigint) as rate_hard_bounced,
+        sends_source,
+        sends_source = 'send_events' as sends_known
+    from (
+        select
+            *,
+            case
+                -- Some sends are known only from prune's counts of before it recorded Send events.
+                when known_sent < sent then 'pruned'
+                when sent_with_send_event = sent then 'send_events'
+                when sent_with_send_event = 0 then 'feedback_only'
+                else 'mixed'
+            end as sends_source
+        from combined
+    ) as combined
 
 )
 

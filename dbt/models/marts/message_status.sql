@@ -11,11 +11,13 @@
 -- message's events (never their order). Incremental: a run recomputes, from all their events, only
 -- the messages that have events loaded since the last build (delete+insert by message_id).
 -- The digest's own emails are kept, flagged is_digest; deliverability_daily leaves them out.
+-- Every recipient has a row (docs: message_recipients), even one no event names: identity notifications
+-- name only the bounced address, and the message's other recipients are then `sent`.
 
 {#- A table built before a column in `backfilled_columns` existed gets it added (append_new_columns)
     and every message recomputed once, so no row keeps a null there. Unit tests (where `this` is a
     fixture, a string) and parsing skip the check. -#}
-{%- set backfilled_columns = ['is_digest'] %}
+{%- set backfilled_columns = ['is_digest', 'smtp_status', 'hard_by_smtp_status', 'has_send_event', 'reject_reason', 'rendering_error'] %}
 {%- set missing_columns = [] %}
 {%- if execute and is_incremental() and this is not string %}
     {%- set existing_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
@@ -55,37 +57,79 @@ message_events as (
 
 message_flags as (
 
-    -- The digest's own emails (tag bouncehouse_message=digest), decided from all of the message's
-    -- events: identity notifications carry no tags, so one tagged event marks the whole message.
-    select message_id, bool_or(is_digest) as is_digest
+    -- Decided from all of the message's events. The digest's own emails (tag bouncehouse_message=digest):
+    -- identity notifications carry no tags, so one tagged event marks the whole message. has_send_event:
+    -- SES reported the send itself (event publishing with Send events), not only feedback about it.
+    -- The rest stands in for a recipient no event bears on.
+    select
+        message_id,
+        bool_or(is_digest) as is_digest,
+        -- A Send stand-in of a pruned `sent` recipient is no evidence; PrunedSendEvent is (restored).
+        coalesce(bool_or(
+            (event_type = 'Send' and not starts_with(event_id, 'pruned:')) or event_type = 'PrunedSendEvent'
+        ), false) as has_send_event,
+        min(sent_at) as message_sent_at,
+        first(tags order by tags is null, event_at, event_id) as message_tags,
+        first(source_address order by source_address is null, event_at, event_id) as message_source_address,
+        first(subject order by subject is null, event_at, event_id) as message_subject
     from message_events
+    group by message_id
+
+),
+
+message_rejects as (
+
+    -- Why SES refused the message (Reject and Rendering Failure apply to every recipient).
+    select message_id, first(reject_reason order by rejected_at, event_id) as reject_reason
+    from {{ ref('stg_ses__rejects') }}
+    where message_id in (select message_id from message_flags)
+    group by message_id
+
+),
+
+message_rendering_failures as (
+
+    select
+        message_id,
+        first(
+            nullif(coalesce(template_name || ': ', '') || coalesce(error_message, ''), '')
+            order by failed_at, event_id
+        ) as rendering_error
+    from {{ ref('stg_ses__rendering_failures') }}
+    where message_id in (select message_id from message_flags)
     group by message_id
 
 ),
 
 message_recipients as (
 
-    -- Recipients: every address in mail.destination of any event, plus any address an event names.
-    select distinct message_id, recipient
+    -- Recipients: every address in mail.destination of any event, plus any address an event names;
+    -- with the latest of the events that list or name it (for a recipient no event bears on).
+    select message_id, recipient, max(event_at) as mentioned_at, max(loaded_at) as mentioned_loaded_at
     from (
-        select message_id, unnest(destination) as recipient from message_events
+        select message_id, unnest(destination) as recipient, event_at, loaded_at from message_events
         union all
-        select message_id, recipient from message_events where recipient is not null
+        select message_id, recipient, event_at, loaded_at from message_events where recipient is not null
     )
+    group by message_id, recipient
 
 ),
 
 recipient_events_applied as (
 
     -- The events that bear on each recipient: the ones naming it, and the ones about the whole message.
+    -- A left join: a recipient no event bears on (only listed in mail.destination) keeps one row of nulls.
     select
+        message_recipients.message_id as status_message_id,
         message_recipients.recipient as status_recipient,
+        message_recipients.mentioned_at,
+        message_recipients.mentioned_loaded_at,
         message_events.*,
         max(message_events.status_rank) over (
             partition by message_recipients.message_id, message_recipients.recipient
         ) as winning_rank
     from message_recipients
-    inner join message_events
+    left join message_events
         on message_events.message_id = message_recipients.message_id
         and (
             message_events.recipient = message_recipients.recipient
@@ -97,7 +141,7 @@ recipient_events_applied as (
 recipient_statuses as (
 
     select
-        message_id,
+        status_message_id as message_id,
         status_recipient as recipient,
         coalesce(max(implied_status) filter (where status_rank = winning_rank), 'sent') as final_status,
         coalesce(
@@ -107,7 +151,13 @@ recipient_statuses as (
         min(sent_at) as sent_at,
         -- The bounce that explains the status: hard before soft before auto-reply, then the earliest.
         first(
-            {'bounce_type': bounce_type, 'bounce_sub_type': bounce_sub_type, 'diagnostic_code': diagnostic_code}
+            {
+                'bounce_type': bounce_type,
+                'bounce_sub_type': bounce_sub_type,
+                'diagnostic_code': diagnostic_code,
+                'smtp_status': smtp_status,
+                'hard_by_smtp_status': hard_by_smtp_status
+            }
             order by status_rank desc nulls last, event_at, event_id
         ) filter (where event_type = 'Bounce' and recipient = status_recipient) as bounce,
         first(complaint_feedback_type order by event_at, event_id)
@@ -119,10 +169,10 @@ recipient_statuses as (
         first(tags order by tags is null, event_at, event_id) as tags,
         first(source_address order by source_address is null, event_at, event_id) as source_address,
         first(subject order by subject is null, event_at, event_id) as subject,
-        max(event_at) as last_event_at,
-        max(loaded_at) as last_loaded_at
+        coalesce(max(event_at), max(mentioned_at)) as last_event_at,
+        coalesce(max(loaded_at), max(mentioned_loaded_at)) as last_loaded_at
     from recipient_events_applied
-    group by message_id, status_recipient
+    group by status_message_id, status_recipient
 
 ),
 
@@ -132,8 +182,8 @@ final as (
         message_id,
         recipient,
         final_status,
-        status_at,
-        sent_at,
+        coalesce(status_at, message_flags.message_sent_at) as status_at,
+        coalesce(sent_at, message_flags.message_sent_at) as sent_at,
         bounce.bounce_type as bounce_type,
         bounce.bounce_sub_type as bounce_sub_type,
         bounce.diagnostic_code as diagnostic_code,
@@ -142,14 +192,21 @@ final as (
         opened,
         clicked,
         delivered,
-        tags,
+        coalesce(tags, message_flags.message_tags) as tags,
         message_flags.is_digest,
-        source_address,
-        subject,
+        coalesce(source_address, message_flags.message_source_address) as source_address,
+        coalesce(subject, message_flags.message_subject) as subject,
         last_event_at,
-        last_loaded_at
+        last_loaded_at,
+        bounce.smtp_status as smtp_status,
+        coalesce(bounce.hard_by_smtp_status, false) as hard_by_smtp_status,
+        message_flags.has_send_event,
+        message_rejects.reject_reason,
+        message_rendering_failures.rendering_error
     from recipient_statuses
     inner join message_flags using (message_id)
+    left join message_rejects using (message_id)
+    left join message_rendering_failures using (message_id)
 
 )
 

@@ -1,11 +1,9 @@
 -- The addresses suppressed as of the dbt var as_of (only events at or before it count), one row each.
 -- Reasons: complaint > hard_bounce > manual > soft_bounce; a manual `lift` beats every reason.
 -- Rebuilt every run (expiry moves with as_of) from the compact classified events, not the raw JSON.
--- Every message counts, the digest's own emails included: an admin address that hard-bounces or
--- complains is suppressed like any other (and the digest is never sent to it). Deliveries of messages
--- prune removed still count, through raw.pruned_deliveries (the latest per address). A late complaint
--- or bounce of a pruned message is loaded and counts like any other; the stand-ins of its pruned
--- recipients (int_recipient_events_restored) add no delivery later than raw.pruned_deliveries' one.
+-- Every message counts, the digest's own emails included (docs: digest_own_emails). Deliveries of
+-- messages prune removed still count, through raw.pruned_deliveries (the latest per address); the
+-- stand-ins of a revived message (docs: revived_pruned_message) add no delivery later than that one.
 
 {%- set threshold = var('soft_bounce_threshold') | int %}
 {%- set window_days = var('soft_bounce_window_days') | int %}
@@ -27,13 +25,13 @@ manual_suppressions as (
 
 pruned_deliveries as (
 
-    select * from {{ ref('stg_ses__pruned_deliveries') }}
+    select * from {{ ref('stg_prune__pruned_deliveries') }}
 
 ),
 
 counted_events as (
 
-    select message_id, recipient as email, event_id, event_class, event_at
+    select message_id, recipient as email, event_id, event_class, event_at, hard_by_smtp_status
     from recipient_events
     where recipient is not null
         and event_class in ('complaint', 'hard_bounce', 'soft_bounce', 'delivery')
@@ -48,7 +46,10 @@ permanent as (
         case event_class when 'complaint' then 'complaint' else 'hard_bounce' end as reason,
         min(event_at) as suppressed_at,
         null::timestamp as expires_at,
-        first(message_id order by event_at desc, event_id desc) as last_message_id
+        first(message_id order by event_at desc, event_id desc) as last_message_id,
+        -- Hard only because the var transient_mailbox_missing_is_hard made a Transient 5.1.x bounce hard:
+        -- none of the address's hard bounces was Permanent.
+        event_class = 'hard_bounce' and bool_and(coalesce(hard_by_smtp_status, false)) as hard_by_smtp_status
     from counted_events
     where event_class in ('complaint', 'hard_bounce')
     group by email, event_class
@@ -112,7 +113,8 @@ soft as (
         'soft_bounce' as reason,
         streaks.threshold_reached_at as suppressed_at,
         streaks.last_soft_bounce_at + interval {{ expiry_days }} days as expires_at,
-        streaks.last_message_id
+        streaks.last_message_id,
+        false as hard_by_smtp_status
     from soft_bounce_streaks as streaks
     left join last_deliveries
         on last_deliveries.email = streaks.email
@@ -147,7 +149,8 @@ manual as (
         'manual' as reason,
         added_at as suppressed_at,
         null::timestamp as expires_at,
-        null::varchar as last_message_id
+        null::varchar as last_message_id,
+        false as hard_by_smtp_status
     from manual_latest
     where action = 'suppress'
 
@@ -167,7 +170,7 @@ candidates as (
 
 final as (
 
-    select email, reason, suppressed_at, expires_at, last_message_id
+    select email, reason, suppressed_at, expires_at, last_message_id, hard_by_smtp_status
     from candidates
     -- `not exists`, never `not in`: one null in a `not in` list would drop every row.
     where not exists (

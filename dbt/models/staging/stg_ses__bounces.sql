@@ -27,6 +27,12 @@ renamed as (
         bounced_recipient ->> 'diagnosticCode' as diagnostic_code,
         bounced_recipient ->> 'action' as bounce_action,
         bounced_recipient ->> 'status' as bounce_status,
+        -- The enhanced status code (RFC 3463, e.g. 5.1.1): SES's status field, else read from the
+        -- diagnostic ("smtp; 550 5.1.1 user unknown"); a whole token only (not "2.0.2" of 192.0.2.1).
+        coalesce(
+            nullif(regexp_extract(bounced_recipient ->> 'status', '(?:^|[^0-9.])([245]\.\d{1,3}\.\d{1,3})(?:[^0-9.]|$)', 1), ''),
+            nullif(regexp_extract(bounced_recipient ->> 'diagnosticCode', '(?:^|[^0-9.])([245]\.\d{1,3}\.\d{1,3})(?:[^0-9.]|$)', 1), '')
+        ) as smtp_status,
         payload ->> '$.bounce.reportingMTA' as reporting_mta,
 
         ---------- timestamps

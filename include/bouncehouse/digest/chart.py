@@ -50,10 +50,12 @@ def rates_chart_png(series: Sequence[DayPoint]) -> bytes:
     if days:
         axes[-1].set_xlim(days[0], days[-1])
     figure.autofmt_xdate(rotation=30)
-    figure.suptitle(
-        f"Daily rates by send day, {days[0]:%Y-%m-%d} to {days[-1]:%Y-%m-%d} (UTC)" if days else "",
-        fontsize=10,
-    )
+    # Days whose sends are not known (feedback only) have no rate: say why the line has gaps.
+    unknown = sum(1 for point in series if point.sent and not point.sends_known)
+    title = f"Daily rates by send day, {days[0]:%Y-%m-%d} to {days[-1]:%Y-%m-%d} (UTC)" if days else ""
+    if unknown:
+        title += f"; {unknown} day(s) without known sends left out"
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})

@@ -26,6 +26,7 @@ LEVEL_STYLES = {
     "review": ("#b34700", "#ffe8d6", "OVER REVIEW LEVEL"),
     "pause": ("#ffffff", "#c0392b", "OVER PAUSE LEVEL"),
     "no data": ("#555555", "#eeeeee", "NO SENDS"),
+    "sends unknown": ("#555555", "#eeeeee", "SENDS UNKNOWN"),
 }
 
 
@@ -127,6 +128,8 @@ def render_text(
         lines.append(f"!! {warning}")
     if account.warnings:
         lines.append("")
+    if account.sends_notice:
+        lines += [f"Note: {account.sends_notice}", ""]
     for address, suppression in sorted(skipped.items()):
         lines.append(f"Note: not sent to {address}: {suppression.describe()}. Fix or replace that address.")
     if skipped:
@@ -208,6 +211,11 @@ def render_html(
                 f'<div style="padding:10px 14px;margin:0 0 12px;font-weight:bold;color:{colour};'
                 f'background:{background};border-left:6px solid #c0392b">&#9888; {e(check.warning)}</div>'
             )
+    if account.sends_notice:
+        parts.append(
+            '<div style="padding:10px 14px;margin:0 0 12px;background:#eeeeee;border-left:6px solid #555555">'
+            f"<b>No rates: the sends are not known.</b> {e(account.sends_notice)}</div>"
+        )
     if skipped:
         items = "".join(
             f"<li><b>{e(address)}</b> was not sent this digest: {e(suppression.describe())}.</li>"

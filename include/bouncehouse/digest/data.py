@@ -25,6 +25,7 @@ NEAR_SHARE = 0.8
 RATE_WINDOW_DAYS = 7
 CHART_DAYS = 30
 LISTED_STATUSES = ("hard_bounced", "soft_bounced", "complained")
+SENDS_UNKNOWN_ADVICE = "enable SES event publishing with Send events on the configuration set"
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,15 @@ class RateCheck:
     """A 7-day rate against SES's review and pause levels."""
 
     label: str
-    value: float | None  # None: nothing sent in the window
+    value: float | None  # None: nothing sent in the window, or the sends are not known
     review: float
     pause: float
+    sends_known: bool = True  # False: SES reported only feedback, so `sent` (the denominator) is short
 
     @property
     def level(self) -> str:
+        if not self.sends_known:
+            return "sends unknown"
         if self.value is None:
             return "no data"
         # A hair of tolerance so 0.05 * 0.8 counts as 4% (floating point makes it 0.04000000000000001).
@@ -93,10 +97,11 @@ class RateCheck:
 class DayPoint:
     day: date
     sent: int
-    hard_bounced: int
+    hard_bounced: int  # what SES's bounce rate counts (deliverability_daily.rate_hard_bounced)
     complained: int
-    bounce_rate: float | None
+    bounce_rate: float | None  # None: nothing sent, or the day's sends are not known
     complaint_rate: float | None
+    sends_known: bool = True  # deliverability_daily.sends_known
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,25 @@ class AccountStats:
     @property
     def warnings(self) -> list[str]:
         return [w for w in (self.bounce.warning, self.complaint.warning) if w]
+
+    @property
+    def unknown_days(self) -> list[date]:
+        """The window's days with sends whose count is not known (no Send events behind them)."""
+        return [p.day for p in self.series[-RATE_WINDOW_DAYS:] if p.sent and not p.sends_known]
+
+    @property
+    def sends_notice(self) -> str | None:
+        """Why the 7-day rates are not shown, and what to enable; None when the sends are known."""
+        days = self.unknown_days
+        if not days:
+            return None
+        listed = ", ".join(day.isoformat() for day in days)
+        return (
+            f"Sends are not known for {listed}: SES reported only feedback (bounces, complaints, deliveries) "
+            "for some of those days' messages, not the sends themselves, so the number sent is short and a "
+            f"bounce or complaint rate would overstate it. To see the 7-day rates against SES's limits, "
+            f"{SENDS_UNKNOWN_ADVICE}."
+        )
 
 
 @dataclass(frozen=True)
@@ -248,13 +272,40 @@ def load_digest_data(con: duckdb.DuckDBPyConnection, routes: Sequence[Route], da
     )
 
 
+def _daily_columns(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[str, str]:
+    """deliverability_daily's bounce-rate numerator and sends-known flag; a mart built before they
+    existed counts every hard bounce and takes its sends as known."""
+    columns = {row[0] for row in con.execute(f"select * from {relation} limit 0").description}
+    hard = "rate_hard_bounced" if "rate_hard_bounced" in columns else "hard_bounced"
+    known = "sends_known" if "sends_known" in columns else "true"
+    return hard, known
+
+
+def _day_point(day: date, found: dict[date, tuple[Any, ...]]) -> DayPoint:
+    """One day's figures; a day whose sends are not known has no rate (a bounce-only day reads 100%)."""
+    sent, hard, complained, known = found.get(day, (0, 0, 0, True))
+    sent, hard, complained = int(sent), int(hard), int(complained)
+    rated = bool(sent) and bool(known)
+    return DayPoint(
+        day=day,
+        sent=sent,
+        hard_bounced=hard,
+        complained=complained,
+        bounce_rate=hard / sent if rated else None,
+        complaint_rate=complained / sent if rated else None,
+        sends_known=bool(known),
+    )
+
+
 def load_account_stats(con: duckdb.DuckDBPyConnection, day: date, relation: str) -> AccountStats:
     first = day - timedelta(days=CHART_DAYS - 1)
+    hard_column, known_column = _daily_columns(con, relation)
     found = {
         row[0]: row[1:]
         for row in con.execute(
             f"""
-            select day::date, coalesce(sum(sent), 0), coalesce(sum(hard_bounced), 0), coalesce(sum(complained), 0)
+            select day::date, coalesce(sum(sent), 0), coalesce(sum({hard_column}), 0),
+                   coalesce(sum(complained), 0), coalesce(bool_and({known_column}), true)
             from {relation}
             where day::date between ? and ?
             group by 1
@@ -262,24 +313,14 @@ def load_account_stats(con: duckdb.DuckDBPyConnection, day: date, relation: str)
             [first, day],
         ).fetchall()
     }
-    series = []
-    for offset in range(CHART_DAYS):
-        current = first + timedelta(days=offset)
-        sent, hard, complained = (int(v) for v in found.get(current, (0, 0, 0)))
-        series.append(
-            DayPoint(
-                day=current,
-                sent=sent,
-                hard_bounced=hard,
-                complained=complained,
-                bounce_rate=hard / sent if sent else None,
-                complaint_rate=complained / sent if sent else None,
-            )
-        )
+    series = [_day_point(first + timedelta(days=offset), found) for offset in range(CHART_DAYS)]
     window = series[-RATE_WINDOW_DAYS:]
     window_sent = sum(p.sent for p in window)
     window_hard = sum(p.hard_bounced for p in window)
     window_complained = sum(p.complained for p in window)
+    # A rate over sends that are not all known would overstate (a bounce-only day reads 100%).
+    known = all(p.sends_known for p in window if p.sent)
+    rated = bool(window_sent) and known
     return AccountStats(
         day=day,
         window_start=window[0].day,
@@ -287,13 +328,18 @@ def load_account_stats(con: duckdb.DuckDBPyConnection, day: date, relation: str)
         window_hard_bounced=window_hard,
         window_complained=window_complained,
         bounce=RateCheck(
-            "Bounce rate", window_hard / window_sent if window_sent else None, BOUNCE_REVIEW, BOUNCE_PAUSE
+            "Bounce rate",
+            window_hard / window_sent if rated else None,
+            BOUNCE_REVIEW,
+            BOUNCE_PAUSE,
+            sends_known=known,
         ),
         complaint=RateCheck(
             "Complaint rate",
-            window_complained / window_sent if window_sent else None,
+            window_complained / window_sent if rated else None,
             COMPLAINT_REVIEW,
             COMPLAINT_PAUSE,
+            sends_known=known,
         ),
         series=series,
     )

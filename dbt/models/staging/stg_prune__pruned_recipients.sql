@@ -1,11 +1,10 @@
 -- One row per recipient of a message prune removed: what message_status said of it then
--- (raw.pruned_recipients, written by prune), so a message that a late Bounce, Complaint or Reject brings
--- back gets its recipients back (int_recipient_events_restored).
+-- (raw.pruned_recipients, written by prune; docs: revived_pruned_message).
 with
 
 source as (
 
-    select * from {{ source('ses', 'pruned_recipients') }}
+    select * from {{ source('prune', 'pruned_recipients') }}
 
 ),
 
@@ -29,6 +28,7 @@ renamed as (
         opened,
         clicked,
         is_digest,
+        has_send_event,
 
         ---------- timestamps
         sent_at,

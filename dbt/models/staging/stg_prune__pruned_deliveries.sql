@@ -4,7 +4,7 @@ with
 
 source as (
 
-    select * from {{ source('ses', 'pruned_deliveries') }}
+    select * from {{ source('prune', 'pruned_deliveries') }}
 
 ),
 
