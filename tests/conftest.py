@@ -1,9 +1,11 @@
 """Shared fixtures: real servers on loopback (moto's S3/SES API, an aiosmtpd SMTP server) and a
-clean environment per test, so no test depends on the developer's shell or on another test."""
+clean environment per test, so no test depends on the developer's shell or on another test; and
+tests/support on sys.path."""
 
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +16,12 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# tests/support holds the helpers several test folders share (ses_events: hand-made SES JSON and its
+# loader), importable by name from every folder as each folder's own helpers are.
+_SUPPORT = str(Path(__file__).resolve().parent / "support")
+if _SUPPORT not in sys.path:
+    sys.path.insert(0, _SUPPORT)
 
 
 @pytest.fixture(autouse=True)

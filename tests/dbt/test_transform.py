@@ -10,7 +10,7 @@ import pytest
 from bouncehouse import warehouse
 from bouncehouse.errors import TransformError
 from bouncehouse.transform import transform
-from dbt_events import Message, load, settings_for
+from ses_events import Message, load, settings_for
 from warehouse_reads import fetch
 
 pytestmark = pytest.mark.slow
@@ -183,7 +183,7 @@ def test_contract_rules_end_to_end(warehouse_path: Path) -> None:
 def test_a_null_message_id_never_empties_the_suppression_list(warehouse_path: Path) -> None:
     """A digest-tagged event whose mail has no messageId (null message_id) must not switch off every
     automatic suppression (a null in a `not in (...)` list makes the whole test unknown)."""
-    from dbt_events import Event
+    from ses_events import Event
 
     events = contract_events()
     orphan = Message("orphan", ["admin@ex.com"], T0, tags={"bouncehouse_message": ["digest"]})

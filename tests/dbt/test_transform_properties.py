@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from bouncehouse.transform import transform
-from dbt_events import Event, Message, load, settings_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ses_events import Event, Message, load, settings_for
 
 pytestmark = pytest.mark.slow
 

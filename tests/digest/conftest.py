@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from digest_scenario import ROUTES_YAML, DigestEnv, make_settings, scenario_events
-from ses_builders import load_events
+from ses_events import load
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     home = tmp_path_factory.mktemp("digest-build")
     path = home / "warehouse.duckdb"
-    load_events(path, scenario_events())
+    load(path, scenario_events())
     transform(make_settings(home, path))
     return path
 

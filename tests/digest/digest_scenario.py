@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bouncehouse.config import Settings, load_settings
-from ses_builders import Message
+from ses_events import Event, Message
 
 AS_OF = datetime(2026, 11, 22, 6, 0)
 DAY = datetime(2026, 11, 21)  # the digest day for AS_OF
@@ -54,9 +54,9 @@ NEVER_LISTED = {
 FILLER = 40
 
 
-def scenario_events() -> list[dict[str, Any]]:
+def scenario_events() -> list[Event]:
     day = DAY
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
 
     m = Message(
         "m-cust-hard", ["hard@cust.example"], day + timedelta(hours=9), tags=CUSTOMER, subject=HOSTILE_SUBJECT

@@ -1,12 +1,11 @@
-"""The whole-job tests reuse the SES JSON builders of tests/dbt and the Firehose object writer of
-tests/ingest (one copy of how SES events and landing objects look)."""
+"""The whole-job tests reuse the Firehose object writer of tests/ingest (one copy of how landing objects
+look); the SES JSON builders come from tests/support (see tests/conftest.py)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-for _folder in ("dbt", "ingest"):
-    _path = str(Path(__file__).resolve().parents[1] / _folder)
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+_path = str(Path(__file__).resolve().parents[1] / "ingest")
+if _path not in sys.path:
+    sys.path.insert(0, _path)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 from bouncehouse import warehouse
-from dbt_events import Message
 from landing_builder import envelope, write_object
+from ses_events import Message
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AS_OF = "2026-11-22T06:00:00Z"  # the digest reports on 2026-11-21

@@ -15,8 +15,8 @@ from bouncehouse.config import Settings, load_settings
 from bouncehouse.ingest import ingest
 from bouncehouse.prune import prune
 from bouncehouse.transform import transform
-from dbt_events import Event, Message
 from landing_builder import envelope, write_object
+from ses_events import Event, Message
 from warehouse_reads import fetch
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prune")]

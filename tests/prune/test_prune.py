@@ -16,7 +16,7 @@ from bouncehouse import warehouse
 from bouncehouse.config import Settings, load_settings
 from bouncehouse.errors import ConfigError
 from bouncehouse.prune import prune
-from ses_builders import Message, load_events
+from ses_events import Event, Message, load
 
 pytestmark = pytest.mark.xdist_group("prune")
 
@@ -33,8 +33,8 @@ def expected_pruned(settings: Settings) -> set[str]:
     return CLEAN_OLD | {"old-delayed"}
 
 
-def scenario() -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
+def scenario() -> list[Event]:
+    events: list[Event] = []
     for i in range(5):
         m = Message(
             f"old-delivered-{i}",
@@ -74,7 +74,7 @@ def scenario() -> list[dict[str, Any]]:
     m = Message("old-mixed", ["ok@example.com", "gone@example.com"], OLD)
     events += [
         m.send(),
-        m.delivery(OLD + timedelta(minutes=1), ["ok@example.com"]),
+        m.delivery(OLD + timedelta(minutes=1), "ok@example.com"),
         m.bounce(OLD + timedelta(minutes=1), "gone@example.com"),
     ]
     # Old send, but its last event (an open) is recent: kept.
@@ -125,7 +125,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     home = tmp_path_factory.mktemp("prune-build")
     settings = _settings(home)
-    load_events(settings.warehouse, scenario())
+    load(settings.warehouse, scenario())
     transform(settings)
     return settings.warehouse
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from bouncehouse.prune import prune
 from bouncehouse.transform import transform
-from dbt_events import Event, Message, load, settings_for
+from ses_events import Event, Message, load, settings_for
 from warehouse_reads import fetch
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prune")]
