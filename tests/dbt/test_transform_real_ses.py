@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from bouncehouse.transform import transform
-from dbt_events import Event, Message, load, settings_for
+from ses_events import Event, Message, load, settings_for
 from warehouse_reads import fetch
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from bouncehouse.digest import send_digests
 from bouncehouse.digest.data import SENDS_UNKNOWN_ADVICE
 from digest_scenario import CUSTOMER, DAY, ROUTES_YAML, make_settings
-from ses_builders import Message, load_events
+from ses_events import Message, load
 
 pytestmark = pytest.mark.xdist_group("digest")
 
@@ -33,7 +33,7 @@ def test_a_bounce_only_day_shows_no_rate_and_says_what_to_enable(tmp_path: Path)
         m = Message(f"m-bounce-{n}", [f"gone-{n}@cust.example"], DAY + timedelta(hours=9 + n), tags=CUSTOMER)
         events.append(m.bounce(DAY + timedelta(hours=9 + n, minutes=5), f"gone-{n}@cust.example"))
     path = tmp_path / "warehouse.duckdb"
-    load_events(path, events)
+    load(path, events)
     (tmp_path / "routes.yml").write_text(ROUTES_YAML)
     settings = make_settings(tmp_path, path)
     from bouncehouse.transform import transform
