@@ -78,6 +78,16 @@ class Settings:
     # True when the source came from the default, not an option or BOUNCEHOUSE_SOURCE.
     source_is_default: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # SES in the loop (bouncehouse.ses): see _ses_fields.
+    ses_sync: bool = False
+    ses_endpoint_url: str | None = None
+    ses_sync_soft_bounces: bool = False
+    ses_lift_policy: str = "ours"
+    ses_requests_per_second: float = 1.0
+    alert_share: float = 0.8
+    alert_min_sends: int = 500
+    alert_stale_hours: float = 6.0
+    alert_email: str | None = None
 
     def now(self) -> datetime:
         """The instant that stands for "now": ``as_of`` if given, else the clock (naive UTC)."""
@@ -147,4 +157,51 @@ def load_settings(
         ),
         aws_conn_id=pick("aws_conn_id", "BOUNCEHOUSE_AWS_CONN_ID", None),
         smtp_conn_id=pick("smtp_conn_id", "BOUNCEHOUSE_SMTP_CONN_ID", None),
+        **_ses_fields(pick),
     )
+
+
+# --- SES in the loop (bouncehouse.ses): its settings, parsed in one place ---------------------------
+SES_LIFT_POLICIES = ("ours", "all", "never")
+
+
+def _flag(name: str, value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _ses_fields(pick: Any) -> dict[str, Any]:
+    lift = str(pick("ses_lift_policy", "BOUNCEHOUSE_SES_LIFT_POLICY", "ours")).strip().lower()
+    if lift not in SES_LIFT_POLICIES:
+        raise ConfigError(
+            f"BOUNCEHOUSE_SES_LIFT_POLICY must be one of {', '.join(SES_LIFT_POLICIES)}, got {lift!r}"
+        )
+    share = _positive("BOUNCEHOUSE_ALERT_SHARE", pick("alert_share", "BOUNCEHOUSE_ALERT_SHARE", 0.8), float)
+    return {
+        "ses_sync": _flag("BOUNCEHOUSE_SES_SYNC", pick("ses_sync", "BOUNCEHOUSE_SES_SYNC", "false")),
+        "ses_endpoint_url": pick("ses_endpoint_url", "BOUNCEHOUSE_SES_ENDPOINT_URL", None),
+        "ses_sync_soft_bounces": _flag(
+            "BOUNCEHOUSE_SES_SYNC_SOFT_BOUNCES",
+            pick("ses_sync_soft_bounces", "BOUNCEHOUSE_SES_SYNC_SOFT_BOUNCES", "false"),
+        ),
+        "ses_lift_policy": lift,
+        "ses_requests_per_second": _positive(
+            "BOUNCEHOUSE_SES_REQUESTS_PER_SECOND",
+            pick("ses_requests_per_second", "BOUNCEHOUSE_SES_REQUESTS_PER_SECOND", 1.0),
+            float,
+        ),
+        "alert_share": share,
+        "alert_min_sends": _positive(
+            "BOUNCEHOUSE_ALERT_MIN_SENDS", pick("alert_min_sends", "BOUNCEHOUSE_ALERT_MIN_SENDS", 500)
+        ),
+        "alert_stale_hours": _positive(
+            "BOUNCEHOUSE_ALERT_STALE_HOURS",
+            pick("alert_stale_hours", "BOUNCEHOUSE_ALERT_STALE_HOURS", 6.0),
+            float,
+        ),
+        "alert_email": pick("alert_email", "BOUNCEHOUSE_ALERT_EMAIL", None),
+    }
