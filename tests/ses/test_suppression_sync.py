@@ -102,6 +102,20 @@ def test_paging_pulls_every_page_and_the_mart_compares_both_lists(
     assert counts["listed"] == 23 and len(mirror(settings)) == 23
     assert mirror(settings)["ses07@example.com"] == ("BOUNCE", "m7", "f7")
 
+    # The next transform's mart sets the two lists side by side.
+    mine = ours(settings)
+    shared = sorted(mine)[0]
+    sesv2.add(shared, "BOUNCE")
+    sync_suppressions(settings, sesv2_client, dry_run=True, page_size=5)
+    settings = _retransform(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        sides = dict(con.execute("select email, side from ses_suppression_comparison").fetchall())
+    assert sides == {
+        **{e: "ours_only" for e in mine if e != shared},
+        **{f"ses{n:02d}@example.com": "ses_only" for n in range(23)},
+        shared: "both",
+    }
+
 
 def test_throttling_backs_off_and_the_pace_holds(
     settings: Any, sesv2: SesV2StandIn, sesv2_client: Any
