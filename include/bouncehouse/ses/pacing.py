@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +29,17 @@ MAX_BACKOFF_SECONDS = 60.0
 
 class SesThrottledError(BouncehouseError):
     """SES kept throttling past the retries: the run stops; the next run resumes where this one stopped."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def naive_utc(value: Any) -> Any:
+    """An aware datetime (as boto3 returns them) as the naive UTC the warehouse stores."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def error_code(exc: ClientError) -> str:

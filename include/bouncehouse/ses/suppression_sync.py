@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 
 from bouncehouse.config import Settings
 from bouncehouse.errors import BouncehouseError, ConfigError
-from bouncehouse.ses.pacing import PacedCaller, error_code, paced_caller
+from bouncehouse.ses.pacing import PacedCaller, error_code, naive_utc, paced_caller, utcnow
 from bouncehouse.ses.schema import ensure_ses_schema
 from bouncehouse.warehouse import find_relation, transaction, writer
 
@@ -61,18 +61,6 @@ class Change:
 
     def describe(self) -> str:
         return f"{self.action} {self.email} ({self.ses_reason or '-'}): {self.why}"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _naive(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
 
 
 def sync_suppressions(
@@ -200,7 +188,7 @@ def _mirror_row(
 ) -> tuple[tuple[Any, ...], int]:
     """The mirror row for one listed address; details are read only when it is new or changed."""
     email = summary["EmailAddress"].strip().lower()
-    reason, updated = summary["Reason"], _naive(summary.get("LastUpdateTime"))
+    reason, updated = summary["Reason"], naive_utc(summary.get("LastUpdateTime"))
     known = con.execute(
         "select reason, last_update_at, message_id, feedback_id from raw.ses_account_suppressions where email = ?",
         [email],
