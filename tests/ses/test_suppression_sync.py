@@ -102,20 +102,6 @@ def test_paging_pulls_every_page_and_the_mart_compares_both_lists(
     assert counts["listed"] == 23 and len(mirror(settings)) == 23
     assert mirror(settings)["ses07@example.com"] == ("BOUNCE", "m7", "f7")
 
-    # The next transform's mart sets the two lists side by side.
-    mine = ours(settings)
-    shared = sorted(mine)[0]
-    sesv2.add(shared, "BOUNCE")
-    sync_suppressions(settings, sesv2_client, dry_run=True, page_size=5)
-    settings = _retransform(settings)
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        sides = dict(con.execute("select email, side from ses_suppression_comparison").fetchall())
-    assert sides == {
-        **{e: "ours_only" for e in mine if e != shared},
-        **{f"ses{n:02d}@example.com": "ses_only" for n in range(23)},
-        shared: "both",
-    }
-
 
 def test_throttling_backs_off_and_the_pace_holds(
     settings: Any, sesv2: SesV2StandIn, sesv2_client: Any
@@ -180,6 +166,33 @@ def test_a_run_killed_midway_resumes_without_repeating_or_skipping(
     assert sync_suppressions(settings, sesv2_client)["puts"] == 0
 
 
+def test_a_pull_killed_between_pages_lists_again_but_reads_no_address_twice(
+    settings: Any, sesv2: SesV2StandIn, sesv2_client: Any
+) -> None:
+    for n in range(12):
+        sesv2.add(f"ses{n:02d}@example.com", "COMPLAINT", message_id=f"m{n}", feedback_id=f"f{n}")
+    real_list = sesv2_client.list_suppressed_destinations
+    pages = {"n": 0}
+
+    def dying_list(**kwargs: Any) -> Any:
+        pages["n"] += 1
+        if pages["n"] == 3:
+            raise Killed
+        return real_list(**kwargs)
+
+    sesv2_client.list_suppressed_destinations = dying_list
+    with pytest.raises(Killed):
+        sync_suppressions(settings, sesv2_client, page_size=5)
+    assert len(mirror(settings)) == 10 and writes(sesv2) == [], "two pages in, nothing pushed yet"
+    sesv2_client.list_suppressed_destinations = real_list
+
+    counts = sync_suppressions(settings, sesv2_client, page_size=5)
+    assert counts["full_pull"] and counts["listed"] == 12 and counts["details_fetched"] == 2
+    reads = [params["EmailAddress"] for op, params in sesv2.requests if op == "GetSuppressedDestination"]
+    assert sorted(reads) == sorted(f"ses{n:02d}@example.com" for n in range(12)), "each address read once"
+    assert len(mirror(settings)) == 12 + counts["puts"]
+
+
 def _retransform(settings: Any, **changes: Any) -> Any:
     from bouncehouse.transform import transform
 
@@ -188,19 +201,12 @@ def _retransform(settings: Any, **changes: Any) -> Any:
     return settings
 
 
-@pytest.mark.parametrize("policy", ["ours", "all", "never"])
-def test_a_manual_lift_deletes_from_ses_only_what_bouncehouse_put_there(
-    settings: Any,
-    sesv2: SesV2StandIn,
-    sesv2_client: Any,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    policy: str,
+def test_a_manual_lift_deletes_from_ses_only_what_bouncehouse_put_there_and_the_mart_compares(
+    settings: Any, sesv2: SesV2StandIn, sesv2_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     permanent = sorted(e for e, r in ours(settings).items() if r in ("hard_bounce", "complaint"))
     pushed, ses_own = permanent[0], permanent[1]
     sesv2.add(ses_own, "BOUNCE", message_id="m-own", feedback_id="f-own")  # SES suppressed it itself
-    settings = settings.with_overrides(ses_lift_policy=policy)
     sync_suppressions(settings, sesv2_client)
     assert {pushed, ses_own} <= set(sesv2.entries)
 
@@ -213,14 +219,37 @@ def test_a_manual_lift_deletes_from_ses_only_what_bouncehouse_put_there(
     )
     monkeypatch.setenv("BOUNCEHOUSE_DBT_PROJECT_DIR", str(project))
     settings = _retransform(settings)
-    assert pushed not in ours(settings) and ses_own not in ours(settings)
+    mine = ours(settings)
+    assert pushed not in mine and ses_own not in mine
+    # The transform's mart: both lifted addresses are now only on SES's list; the rest on both.
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        sides = dict(con.execute("select email, side from ses_suppression_comparison").fetchall())
+    assert sides == {
+        **{e: ("both" if e in sesv2.entries else "ours_only") for e in mine},
+        pushed: "ses_only",
+        ses_own: "ses_only",
+    }
 
-    counts = sync_suppressions(settings, sesv2_client)
-    deleted = {e for op, e in writes(sesv2) if op == "DeleteSuppressedDestination"}
-    assert deleted == {"ours": {pushed}, "all": {pushed, ses_own}, "never": set()}[policy]
-    assert counts["deletes"] == len(deleted) and counts["puts"] == 0
-    assert not deleted & set(sesv2.entries) and not deleted & set(mirror(settings))
-    assert sync_suppressions(settings, sesv2_client)["deletes"] == 0
+    def planned_deletes(policy: str) -> set[str]:
+        counts = sync_suppressions(
+            settings.with_overrides(ses_lift_policy=policy), sesv2_client, dry_run=True
+        )
+        return {c.split()[1] for c in counts["changes"] if c.startswith("delete ")}
+
+    assert planned_deletes("never") == set()
+    assert planned_deletes("all") == {pushed, ses_own}
+    assert writes(sesv2)[-1][0] == "PutSuppressedDestination", "dry runs delete nothing"
+
+    counts = sync_suppressions(settings.with_overrides(ses_lift_policy="ours"), sesv2_client)
+    assert (counts["deletes"], counts["puts"]) == (1, 0)
+    assert [w for w in writes(sesv2) if w[0] == "DeleteSuppressedDestination"] == [
+        ("DeleteSuppressedDestination", pushed)
+    ]
+    assert pushed not in sesv2.entries and pushed not in mirror(settings) and ses_own in sesv2.entries
+    assert sync_suppressions(settings.with_overrides(ses_lift_policy="ours"), sesv2_client)["deletes"] == 0
+    # With the policy `all`, the address SES itself suppressed goes too.
+    assert sync_suppressions(settings.with_overrides(ses_lift_policy="all"), sesv2_client)["deletes"] == 1
+    assert ses_own not in sesv2.entries
 
 
 def test_soft_bounces_pushed_only_when_configured_and_deleted_at_expiry(

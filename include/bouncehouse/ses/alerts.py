@@ -46,14 +46,12 @@ class Alert:
     message: str
 
 
-def _rate_alert(
-    key: str, whose: str, label: str, value: float | None, review: float, share: float
-) -> Alert | None:
+def _rate_alert(key: str, what: str, value: float | None, review: float, share: float) -> Alert | None:
     if value is None or value + 1e-12 < review * share:
         return None
     return Alert(
         key,
-        f"{whose} 7-day {label} rate {format_rate(value)} is at or over {share:.0%} of SES's review level "
+        f"{what} {format_rate(value)} is at or over {share:.0%} of SES's review level "
         f"({format_rate(review)}): find the cause before SES reviews or pauses the account.",
     )
 
@@ -69,12 +67,17 @@ def rate_alerts(con: duckdb.DuckDBPyConnection, settings: Settings, now: datetim
             [first, now.date()],
         ).fetchone()
         if sent >= settings.alert_min_sends:
-            alerts.append(
+            share = settings.alert_share
+            alerts += [
+                _rate_alert("ours.bounce_rate", "Our 7-day bounce rate", hard / sent, BOUNCE_REVIEW, share),
                 _rate_alert(
-                    "ours.bounce_rate", "Our", "bounce", hard / sent, BOUNCE_REVIEW, settings.alert_share
-                )
-            )
-            alerts.append(_rate_alert("ours.complaint_rate", "Our", "complaint", complained / sent, COMPLAINT_REVIEW, settings.alert_share))  # fmt: skip
+                    "ours.complaint_rate",
+                    "Our 7-day complaint rate",
+                    complained / sent,
+                    COMPLAINT_REVIEW,
+                    share,
+                ),
+            ]
         else:
             log.info("alerts: %d sends in the last %d days, under the floor of %d: our rates not judged",
                      sent, RATE_WINDOW_DAYS, settings.alert_min_sends)  # fmt: skip
@@ -88,7 +91,9 @@ def rate_alerts(con: duckdb.DuckDBPyConnection, settings: Settings, now: datetim
             [metric, now, now - SES_FIGURE_MAX_AGE],
         ).fetchone()
         if row is not None:
-            alerts.append(_rate_alert(key, f"SES's ({metric})", label, row[0], review, settings.alert_share))
+            alerts.append(
+                _rate_alert(key, f"SES's {metric} ({label} rate)", row[0], review, settings.alert_share)
+            )
     return [alert for alert in alerts if alert is not None]
 
 
