@@ -84,6 +84,7 @@ class Settings:
     ses_sync_soft_bounces: bool = False
     ses_lift_policy: str = "ours"
     ses_requests_per_second: float = 1.0
+    ses_max_requests: int = 600
     alert_share: float = 0.8
     alert_min_sends: int = 500
     alert_stale_hours: float = 6.0
@@ -193,6 +194,9 @@ def _ses_fields(pick: Any) -> dict[str, Any]:
             "BOUNCEHOUSE_SES_REQUESTS_PER_SECOND",
             pick("ses_requests_per_second", "BOUNCEHOUSE_SES_REQUESTS_PER_SECOND", 1.0),
             float,
+        ),
+        "ses_max_requests": _positive(
+            "BOUNCEHOUSE_SES_MAX_REQUESTS", pick("ses_max_requests", "BOUNCEHOUSE_SES_MAX_REQUESTS", 600)
         ),
         "alert_share": share,
         "alert_min_sends": _positive(

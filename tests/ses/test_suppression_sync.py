@@ -103,6 +103,28 @@ def test_paging_pulls_every_page_and_the_mart_compares_both_lists(
     assert mirror(settings)["ses07@example.com"] == ("BOUNCE", "m7", "f7")
 
 
+def test_a_run_stops_at_its_request_budget_and_the_next_carries_on(
+    settings: Any, sesv2: SesV2StandIn, sesv2_client: Any
+) -> None:
+    for n in range(6):
+        sesv2.add(f"ses{n:02d}@example.com", "BOUNCE", message_id=f"m{n}", feedback_id=f"f{n}")
+    expected = {e for e, r in ours(settings).items() if r in ("hard_bounce", "complaint")}
+    budget = settings.with_overrides(ses_max_requests=8)
+    first = sync_suppressions(budget, sesv2_client)
+    assert first["requests"] == 8 and first["left_for_next_run"] == len(expected) - 7
+    assert first["details_pending"] == 6, "no budget left for the details this time"
+    runs = [first]
+    while runs[-1]["left_for_next_run"] or runs[-1]["details_pending"]:
+        runs.append(sync_suppressions(budget, sesv2_client))
+        assert len(runs) < 10
+    assert set(sesv2.entries) == expected | {f"ses{n:02d}@example.com" for n in range(6)}
+    puts = [e for op, e in writes(sesv2) if op == "PutSuppressedDestination"]
+    assert sorted(puts) == sorted(expected), "each change made once over the runs"
+    assert mirror(settings)["ses05@example.com"] == ("BOUNCE", "m5", "f5")
+    reads = [p["EmailAddress"] for op, p in sesv2.requests if op == "GetSuppressedDestination"]
+    assert sorted(reads) == [f"ses{n:02d}@example.com" for n in range(6)], "our own puts need no read"
+
+
 def test_throttling_backs_off_and_the_pace_holds(
     settings: Any, sesv2: SesV2StandIn, sesv2_client: Any
 ) -> None:
@@ -187,7 +209,7 @@ def test_a_pull_killed_between_pages_lists_again_but_reads_no_address_twice(
     sesv2_client.list_suppressed_destinations = real_list
 
     counts = sync_suppressions(settings, sesv2_client, page_size=5)
-    assert counts["full_pull"] and counts["listed"] == 12 and counts["details_fetched"] == 2
+    assert counts["full_pull"] and counts["listed"] == 12 and counts["details_fetched"] == 12
     reads = [params["EmailAddress"] for op, params in sesv2.requests if op == "GetSuppressedDestination"]
     assert sorted(reads) == sorted(f"ses{n:02d}@example.com" for n in range(12)), "each address read once"
     assert len(mirror(settings)) == 12 + counts["puts"]

@@ -19,7 +19,10 @@ create table if not exists raw.ses_account_suppressions (
     last_update_at  timestamp,
     message_id      varchar,
     feedback_id     varchar,
-    pulled_at       timestamp not null
+    pulled_at       timestamp not null,
+    -- false until GetSuppressedDestination has filled message_id and feedback_id (a later run does it
+    -- when this one ran out of its request budget)
+    details_fetched boolean not null default false
 );
 
 -- The sync's memory: the incremental pull's cursor and when the last full listing ran.

@@ -4,8 +4,7 @@ One run, ``sync_suppressions``:
 
 1. **pull**: ``ListSuppressedDestinations`` (paged) into ``raw.ses_account_suppressions``; the first
    run (and one run a week, to notice addresses someone removed in the console) lists everything, the
-   others only what changed since the previous pull (``StartDate``). An address that is new or changed
-   is read once more with ``GetSuppressedDestination`` for its message and feedback ids.
+   others only what changed since the previous pull (``StartDate``).
 2. **resume**: a change a killed run had started (``pending`` in ``ops.ses_sync_log``) is checked with
    ``GetSuppressedDestination``: made already, it is recorded as done; not made, it is made now. So no
    change is repeated or skipped.
@@ -15,8 +14,13 @@ One run, ``sync_suppressions``:
    always (``all``) or never (``never``).
 4. **push** (or, with ``dry_run``, only log): each change is logged ``pending``, requested, then marked
    ``done`` together with the mirror and ``ops.ses_pushed_suppressions`` in one transaction.
+5. **details**: an address new or changed on SES's list is read with ``GetSuppressedDestination`` for
+   its message and feedback ids.
 
-Requests go through ``PacedCaller``: about one a second, backing off when SES throttles.
+Requests go through ``PacedCaller``: about one a second, backing off when SES throttles. A run stops
+making changes and reading details once it has made ``BOUNCEHOUSE_SES_MAX_REQUESTS`` requests (600:
+ten minutes at that pace), so it never holds the warehouse (and Airflow's one-slot pool) for hours;
+the next run carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -81,19 +85,27 @@ def sync_suppressions(
         pending = _pending(con)
         resumed = 0 if dry_run else resume_pending(con, client, caller, pending)
         changes = plan_changes(con, settings)
-        failed = 0
+        failed = made = 0
         for change in changes:
             if dry_run:
                 _log_dry_run(con, run_id, change)
-            else:
+            elif caller.requests < settings.ses_max_requests:
                 failed += not apply_change(con, client, caller, run_id, change)
+                made += 1
+        details = fill_details(con, client, caller, settings.ses_max_requests - caller.requests)
+    left = 0 if dry_run else len(changes) - made
+    if left:
+        log.warning("ses sync: request budget (BOUNCEHOUSE_SES_MAX_REQUESTS=%d) spent; %d changes left for "
+                    "the next run", settings.ses_max_requests, left)  # fmt: skip
     counts: dict[str, Any] = {
         "dry_run": dry_run,
         **pulled,
+        **details,
         "pending_from_killed_run": len(pending),
         "resumed": resumed,
         "puts": sum(c.action == "put" for c in changes),
         "deletes": sum(c.action == "delete" for c in changes),
+        "left_for_next_run": left,
         "failed": failed,
         "requests": caller.requests,
         "throttled": caller.throttled,
@@ -121,6 +133,21 @@ def run_from_cli(settings: Settings, *, dry_run: bool) -> dict[str, Any]:
 
 # --- pull ----------------------------------------------------------------------------------------------
 
+# A listed address keeps its details while its reason and LastUpdateTime stay as they were; a row
+# Bouncehouse wrote itself after a put (last_update_at null, nothing to read) takes SES's time quietly.
+UPSERT_LISTED = """
+insert into raw.ses_account_suppressions (email, reason, last_update_at, pulled_at, details_fetched)
+values (?, ?, ?, ?, false)
+on conflict (email) do update set
+    details_fetched = details_fetched and reason = excluded.reason
+        and (last_update_at is null or last_update_at = excluded.last_update_at),
+    message_id = case when reason = excluded.reason then message_id end,
+    feedback_id = case when reason = excluded.reason then feedback_id end,
+    reason = excluded.reason,
+    last_update_at = excluded.last_update_at,
+    pulled_at = excluded.pulled_at
+"""
+
 
 def _state(con: duckdb.DuckDBPyConnection, key: str) -> datetime | None:
     row = con.execute("select value from ops.ses_sync_state where key = ?", [key]).fetchone()
@@ -145,7 +172,7 @@ def pull_suppressions(
     if not full:
         assert cursor is not None
         request["StartDate"] = (cursor - PULL_OVERLAP).replace(tzinfo=UTC)
-    listed = detailed = 0
+    listed = 0
     token: str | None = None
     while True:
         page = caller(
@@ -153,19 +180,13 @@ def pull_suppressions(
         )
         summaries = page.get("SuppressedDestinationSummaries", [])
         listed += len(summaries)
-        rows = []
-        for summary in summaries:
-            row, fetched = _mirror_row(con, client, caller, summary, now)
-            rows.append(row)
-            detailed += fetched
+        rows = [
+            (s["EmailAddress"].strip().lower(), s["Reason"], naive_utc(s.get("LastUpdateTime")), now)
+            for s in summaries
+        ]
         if rows:
             with transaction(con):
-                con.executemany(
-                    "insert or replace into raw.ses_account_suppressions"
-                    " (email, reason, last_update_at, message_id, feedback_id, pulled_at)"
-                    " values (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                con.executemany(UPSERT_LISTED, rows)
         token = page.get("NextToken")
         if not token:
             break
@@ -178,33 +199,37 @@ def pull_suppressions(
             con.execute("delete from raw.ses_account_suppressions where pulled_at < ?", [now])
             _set_state(con, "last_full_pull_at", now)
         _set_state(con, "pull_cursor", now)
-    log.info("ses pull (%s): %d listed, %d read in detail, %d gone", "full" if full else "incremental",
-             listed, detailed, removed)  # fmt: skip
-    return {"full_pull": full, "listed": listed, "details_fetched": detailed, "gone_from_ses": removed}
+    log.info("ses pull (%s): %d listed, %d gone", "full" if full else "incremental", listed, removed)
+    return {"full_pull": full, "listed": listed, "gone_from_ses": removed}
 
 
-def _mirror_row(
-    con: duckdb.DuckDBPyConnection, client: Any, caller: PacedCaller, summary: dict[str, Any], now: datetime
-) -> tuple[tuple[Any, ...], int]:
-    """The mirror row for one listed address; details are read only when it is new or changed."""
-    email = summary["EmailAddress"].strip().lower()
-    reason, updated = summary["Reason"], naive_utc(summary.get("LastUpdateTime"))
-    known = con.execute(
-        "select reason, last_update_at, message_id, feedback_id from raw.ses_account_suppressions where email = ?",
-        [email],
-    ).fetchone()
-    if known is not None and known[0] == reason and known[1] == updated:
-        return (email, reason, updated, known[2], known[3], now), 0
-    found = _get(client, caller, summary["EmailAddress"])
-    attributes = (found or {}).get("Attributes", {})
-    return (
-        email,
-        reason,
-        updated,
-        attributes.get("MessageId") or None,
-        attributes.get("FeedbackId") or None,
-        now,
-    ), 1
+def fill_details(
+    con: duckdb.DuckDBPyConnection, client: Any, caller: PacedCaller, budget: int
+) -> dict[str, int]:
+    """GetSuppressedDestination for up to ``budget`` mirrored addresses that lack their message and
+    feedback ids; each answer is stored at once, so a killed run never reads an address twice."""
+    missing = [
+        row[0]
+        for row in con.execute(
+            "select email from raw.ses_account_suppressions where not details_fetched order by email limit ?",
+            [max(budget, 0)],
+        ).fetchall()
+    ]
+    for email in missing:
+        found = _get(client, caller, email)
+        if found is None:  # gone from SES's list since it was listed
+            con.execute("delete from raw.ses_account_suppressions where email = ?", [email])
+            continue
+        attributes = found.get("Attributes", {})
+        con.execute(
+            "update raw.ses_account_suppressions set message_id = ?, feedback_id = ?, details_fetched = true"
+            " where email = ?",
+            [attributes.get("MessageId") or None, attributes.get("FeedbackId") or None, email],
+        )
+    pending = con.execute(
+        "select count(*) from raw.ses_account_suppressions where not details_fetched"
+    ).fetchone()[0]
+    return {"details_fetched": len(missing), "details_pending": pending}
 
 
 def _get(client: Any, caller: PacedCaller, email: str) -> dict[str, Any] | None:
@@ -328,9 +353,9 @@ def _finish(con: duckdb.DuckDBPyConnection, change_id: str, change: Change, note
         )
         if change.action == "put":
             con.execute(
-                "insert or replace into raw.ses_account_suppressions"
-                " (email, reason, last_update_at, message_id, feedback_id, pulled_at) values (?, ?, ?, null, null, ?)",
-                [change.email, change.ses_reason, now, now],
+                "insert or replace into raw.ses_account_suppressions (email, reason, last_update_at,"
+                " message_id, feedback_id, pulled_at, details_fetched) values (?, ?, null, null, null, ?, true)",
+                [change.email, change.ses_reason, now],
             )
             con.execute(
                 "insert or replace into ops.ses_pushed_suppressions (email, reason, ses_reason, pushed_at)"
