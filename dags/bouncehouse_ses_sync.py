@@ -5,9 +5,9 @@ SES in the loop, after each transform:
 
 1. `wait_for_transform`: this DAG is scheduled on the same Asset as `bouncehouse_transform`
    (`bouncehouse://raw/ses_events`, emitted by each ingest load), so both start together; this sensor
-   (reschedule mode: it frees its worker and pool slot between pokes) waits until `message_status` has
-   been built over every loaded event, i.e. until that transform has finished. The transform DAG stays
-   untouched and no second Asset is needed.
+   (reschedule mode: it frees its worker and pool slot between pokes) waits until that transform has
+   finished: its last step publishes the analysts' snapshot, which is then newer than the newest loaded
+   object. The transform DAG stays untouched and no second Asset is needed.
 2. `sync_suppressions`: two-way sync of `suppression_list` with the SES account-level suppression list
    (SESv2), every change audited in `ops.ses_sync_log`; a killed run resumes; a second run changes nothing.
 3. `pull_ses_figures`: once per UTC day, CloudWatch `Reputation.BounceRate` / `Reputation.ComplaintRate`,

@@ -8,13 +8,14 @@ alert email goes through the SMTP connection (``smtp_default``).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
 from bouncehouse.config import Settings
 from bouncehouse.errors import ConfigError
-from bouncehouse.warehouse import find_relation, is_lock_error
+from bouncehouse.warehouse import is_lock_error, snapshot_path
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,13 @@ SKIPPED = (
 
 
 def transform_caught_up(settings: Settings) -> bool:
-    """True once message_status has been built over every raw event loaded so far (its watermark has
-    reached the latest loaded_at), i.e. the transform the same raw-events Asset started has finished.
-    False while a writer holds the warehouse (the transform, most likely)."""
+    """True once a transform has finished after the latest ingest load: the transform publishes the
+    analysts' snapshot as its last step, so the snapshot is newer than the newest loaded object (both
+    are stamped by the clock). False while a writer holds the warehouse (the transform, most likely)."""
+    snapshot = snapshot_path(settings.warehouse)
+    if not snapshot.exists():
+        log.info("no snapshot at %s yet: waiting for the transform", snapshot)
+        return False
     try:
         con = duckdb.connect(str(settings.warehouse), read_only=True)
     except duckdb.IOException as exc:
@@ -34,15 +39,12 @@ def transform_caught_up(settings: Settings) -> bool:
             return False
         raise ConfigError(f"cannot open the warehouse {settings.warehouse}: {exc}") from None
     try:
-        marts = find_relation(con, "message_status")
-        if marts is None or find_relation(con, "ses_events") is None:
-            return False
-        loaded = con.execute("select max(loaded_at) from raw.ses_events").fetchone()[0]
-        built = con.execute(f"select max(last_loaded_at) from {marts}").fetchone()[0]
+        loaded = con.execute("select max(loaded_at) from raw.ingested_objects").fetchone()[0]
     finally:
         con.close()
-    caught_up = loaded is None or (built is not None and built >= loaded)
-    log.info("raw events loaded up to %s, message_status built up to %s: %s", loaded, built,
+    published = datetime.fromtimestamp(snapshot.stat().st_mtime, UTC).replace(tzinfo=None)
+    caught_up = loaded is None or published >= loaded
+    log.info("last object loaded at %s, marts published at %s: %s", loaded, published,
              "go" if caught_up else "waiting for the transform")  # fmt: skip
     return caught_up
 
