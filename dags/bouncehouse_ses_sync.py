@@ -16,6 +16,9 @@ SES in the loop, after each transform:
    of SES's review level, or no object landed for `BOUNCEHOUSE_ALERT_STALE_HOURS`: logged at ERROR and
    emailed to `BOUNCEHOUSE_ALERT_EMAIL` (connection `smtp_default`), once per alert and UTC day.
 
+5. `watcher` (the usual Airflow pattern): runs only when a task failed, and fails, so the run is marked
+   failed even though `alerts` ran after the failure.
+
 - Steps 2 and 3 talk to AWS only when `BOUNCEHOUSE_SES_SYNC=true` (through `aws_default`, or
   `BOUNCEHOUSE_SES_ENDPOINT_URL`); otherwise they log that they are skipped and why. Step 4 needs no AWS.
 - **"Now"**: `BOUNCEHOUSE_AS_OF` if set, else the time the run was due.
@@ -69,7 +72,15 @@ def bouncehouse_ses_sync() -> None:
         """Rates near SES's review level and a quiet landing, told once per day."""
         return orchestration.report("alerts", steps.alerts_step(_settings()))
 
-    wait_for_transform() >> sync_suppressions() >> pull_ses_figures() >> alerts()
+    @task(pool=orchestration.POOL, trigger_rule="one_failed")
+    def watcher() -> None:
+        """Fails the run when any task failed: `alerts` runs whatever happened, so without this a
+        failed sync would leave only green leaves and the run would count as a success."""
+        raise RuntimeError("a task of bouncehouse_ses_sync failed: see its log")
+
+    wait, sync, figures, told = wait_for_transform(), sync_suppressions(), pull_ses_figures(), alerts()
+    wait >> sync >> figures >> told
+    [wait, sync, figures, told] >> watcher()
 
 
 bouncehouse_ses_sync()

@@ -24,6 +24,8 @@ create table if not exists raw.ses_account_suppressions (
     -- when this one ran out of its request budget)
     details_fetched boolean not null default false
 );
+-- Mirrors made before the details were read after the changes.
+alter table raw.ses_account_suppressions add column if not exists details_fetched boolean default false;
 
 -- The sync's memory: the incremental pull's cursor and when the last full listing ran.
 create table if not exists ops.ses_sync_state (
