@@ -29,7 +29,14 @@ from bouncehouse.errors import BouncehouseError
 
 log = logging.getLogger("bouncehouse.airflow_run")
 
-DAG_ORDER = ("bouncehouse_ingest", "bouncehouse_transform", "bouncehouse_digest", "bouncehouse_prune")
+# bouncehouse_ses_sync runs after each transform (and before the digest, which shows SES's figures).
+DAG_ORDER = (
+    "bouncehouse_ingest",
+    "bouncehouse_transform",
+    "bouncehouse_ses_sync",
+    "bouncehouse_digest",
+    "bouncehouse_prune",
+)
 DEMO_MESSAGES = 3000
 DEMO_DAYS = 3
 DEMO_SEED = 7

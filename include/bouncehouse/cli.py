@@ -87,6 +87,12 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
         raise
 
 
+def cmd_ses_sync(args: argparse.Namespace) -> dict[str, Any]:
+    from bouncehouse.ses.suppression_sync import run_from_cli
+
+    return run_from_cli(_settings(args), dry_run=args.dry_run)
+
+
 def cmd_docs(args: argparse.Namespace) -> dict[str, Any]:
     from bouncehouse.transform import build_docs
 
@@ -133,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("run", cmd_run, "ingest, transform, digest and prune, in that order")
     _add_common(p, "source", "warehouse", "as_of", "outbox", "routes", "retention_days", "digest_transport")
+
+    p = add(
+        "ses-sync", cmd_ses_sync, "two-way sync of suppression_list with the SES account suppression list"
+    )
+    _add_common(p, "warehouse", "as_of")
+    p.add_argument("--dry-run", action="store_true", help="log the changes it would make, make none")
 
     p = add("docs", cmd_docs, "build dbt's documentation site into dbt/target")
     _add_common(p, "warehouse")

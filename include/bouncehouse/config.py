@@ -63,15 +63,20 @@ def parse_whole_number(name: str, value: Any, *, minimum: int = 1, unit: str = "
     return number
 
 
-def parse_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    """``value`` as a number of seconds (more than 0, or 0 or more with ``allow_zero``)."""
+def parse_number(name: str, value: Any, *, what: str = "a number", allow_zero: bool = False) -> float:
+    """``value`` as a number, more than 0 (or 0 or more with ``allow_zero``)."""
     try:
         number = float(str(value).strip())
     except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
     if number < 0 or (number == 0 and not allow_zero):
         raise ConfigError(f"{name} must be {'0 or more' if allow_zero else 'greater than 0'}, got {value!r}")
     return number
+
+
+def parse_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """``value`` as a number of seconds (more than 0, or 0 or more with ``allow_zero``)."""
+    return parse_number(name, value, what="a number of seconds", allow_zero=allow_zero)
 
 
 def parse_true_false(name: str, value: Any, default: bool = False) -> bool:
@@ -168,6 +173,17 @@ class Settings:
     ingest_batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES
     ingest_memory_limit: str = DEFAULT_INGEST_MEMORY_LIMIT
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # SES in the loop (bouncehouse.ses): see _ses_fields.
+    ses_sync: bool = False
+    ses_endpoint_url: str | None = None
+    ses_sync_soft_bounces: bool = False
+    ses_lift_policy: str = "ours"
+    ses_requests_per_second: float = 1.0
+    ses_max_requests: int = 600
+    alert_share: float = 0.8
+    alert_min_sends: int = 500
+    alert_stale_hours: float = 6.0
+    alert_email: str | None = None
 
     def now(self) -> datetime:
         """The instant that stands for "now": ``as_of`` if given, else the clock (naive UTC)."""
@@ -246,6 +262,7 @@ def load_settings(
             "BOUNCEHOUSE_INGEST_MEMORY_LIMIT",
             read.get(None, "BOUNCEHOUSE_INGEST_MEMORY_LIMIT", DEFAULT_INGEST_MEMORY_LIMIT),
         ),
+        **_ses_fields(read),
     )
 
 
@@ -345,3 +362,42 @@ def load_dag_settings(env: Mapping[str, str] | None = None) -> DagSettings:
         ),
         alert_email=tuple(address.strip() for address in alert.split(",") if address.strip()),
     )
+
+
+# --- SES in the loop (bouncehouse.ses): its settings, parsed in one place ---------------------------
+SES_LIFT_POLICIES = ("ours", "all", "never")
+
+
+def _ses_fields(read: _Reader) -> dict[str, Any]:
+    return {
+        "ses_sync": parse_true_false("BOUNCEHOUSE_SES_SYNC", read.get("ses_sync", "BOUNCEHOUSE_SES_SYNC")),
+        "ses_endpoint_url": read.get("ses_endpoint_url", "BOUNCEHOUSE_SES_ENDPOINT_URL"),
+        "ses_sync_soft_bounces": parse_true_false(
+            "BOUNCEHOUSE_SES_SYNC_SOFT_BOUNCES",
+            read.get("ses_sync_soft_bounces", "BOUNCEHOUSE_SES_SYNC_SOFT_BOUNCES"),
+        ),
+        "ses_lift_policy": parse_choice(
+            "BOUNCEHOUSE_SES_LIFT_POLICY",
+            read.get("ses_lift_policy", "BOUNCEHOUSE_SES_LIFT_POLICY", "ours"),
+            SES_LIFT_POLICIES,
+        ),
+        "ses_requests_per_second": parse_number(
+            "BOUNCEHOUSE_SES_REQUESTS_PER_SECOND",
+            read.get("ses_requests_per_second", "BOUNCEHOUSE_SES_REQUESTS_PER_SECOND", 1.0),
+        ),
+        "ses_max_requests": parse_whole_number(
+            "BOUNCEHOUSE_SES_MAX_REQUESTS", read.get("ses_max_requests", "BOUNCEHOUSE_SES_MAX_REQUESTS", 600)
+        ),
+        "alert_share": parse_number(
+            "BOUNCEHOUSE_ALERT_SHARE", read.get("alert_share", "BOUNCEHOUSE_ALERT_SHARE", 0.8)
+        ),
+        "alert_min_sends": parse_whole_number(
+            "BOUNCEHOUSE_ALERT_MIN_SENDS", read.get("alert_min_sends", "BOUNCEHOUSE_ALERT_MIN_SENDS", 500)
+        ),
+        "alert_stale_hours": parse_number(
+            "BOUNCEHOUSE_ALERT_STALE_HOURS",
+            read.get("alert_stale_hours", "BOUNCEHOUSE_ALERT_STALE_HOURS", 6.0),
+            what="a number of hours",
+        ),
+        "alert_email": read.get("alert_email", "BOUNCEHOUSE_ALERT_EMAIL"),
+    }

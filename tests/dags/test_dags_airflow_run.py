@@ -12,9 +12,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dags_run_in_the_contract_order() -> None:
+    # bouncehouse_ses_sync: after each transform (SES in the loop), before the digest that shows its figures.
     assert DAG_ORDER == (
         "bouncehouse_ingest",
         "bouncehouse_transform",
+        "bouncehouse_ses_sync",
         "bouncehouse_digest",
         "bouncehouse_prune",
     )

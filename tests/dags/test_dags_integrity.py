@@ -14,7 +14,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.slow]
 
-EXPECTED_DAG_IDS = {"bouncehouse_ingest", "bouncehouse_transform", "bouncehouse_digest", "bouncehouse_prune"}
+EXPECTED_DAG_IDS = {
+    "bouncehouse_ingest",
+    "bouncehouse_transform",
+    "bouncehouse_digest",
+    "bouncehouse_prune",
+    "bouncehouse_ses_sync",
+}
 POOL = "bouncehouse_duckdb"
 RAW_EVENTS_URI = "bouncehouse://raw/ses_events"
 MARTS = ("message_status", "suppression_list", "deliverability_daily")
@@ -86,6 +92,8 @@ def test_schedules(dags: dict[str, Any]) -> None:
     assert dags["bouncehouse_digest"]["timetable_summary"] == "0 2 * * *"  # after the day's late events land
     assert dags["bouncehouse_prune"]["timetable_summary"] == "@daily"
     assert dags["bouncehouse_transform"]["schedule_assets"] == [RAW_EVENTS_URI]
+    # After each transform: started by the same Asset, its first task waits for that transform.
+    assert dags["bouncehouse_ses_sync"]["schedule_assets"] == [RAW_EVENTS_URI]
 
 
 def test_ingest_load_task_emits_the_asset_transform_waits_for(dags: dict[str, Any]) -> None:

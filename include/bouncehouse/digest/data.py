@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ import duckdb
 
 from bouncehouse.digest.routes import Route, routes_for
 from bouncehouse.errors import ConfigError
+from bouncehouse.ses.reputation import SesFigures, load_ses_figures
 from bouncehouse.warehouse import MARTS, find_relation
 
 # SES's account-level limits (fractions): above "review" SES puts the account under review, above
@@ -116,6 +117,7 @@ class AccountStats:
     bounce: RateCheck
     complaint: RateCheck
     series: list[DayPoint]  # CHART_DAYS days ending on the digest day, one per day
+    ses: SesFigures | None = None  # SES's own figures (bouncehouse.ses), when they were ever pulled
 
     @property
     def warnings(self) -> list[str]:
@@ -259,7 +261,7 @@ def load_digest_data(con: duckdb.DuckDBPyConnection, routes: Sequence[Route], da
 
     return DigestData(
         day=day,
-        account=load_account_stats(con, day, marts["deliverability_daily"]),
+        account=with_ses_figures(con, load_account_stats(con, day, marts["deliverability_daily"])),
         routes=[
             RouteDay(
                 route=route,
@@ -362,3 +364,8 @@ def load_suppressions(
         [addresses, now],
     ).fetchall()
     return {row[0]: Suppression(*row) for row in rows}
+
+
+def with_ses_figures(con: duckdb.DuckDBPyConnection, account: AccountStats) -> AccountStats:
+    """The account's figures with SES's own beside them (SES in the loop; none until first pulled)."""
+    return replace(account, ses=load_ses_figures(con, account.day))
