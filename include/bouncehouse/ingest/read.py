@@ -174,14 +174,27 @@ def read_batch(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -
         f"create or replace temp table ingest_batch as {_unnest_sql(BATCH_COLUMNS)}",
         {name: [_batch_value(item, name) for item in staged] for name in BATCH_COLUMNS},
     )
-    unreadable = read_fast(con, staged)
-    flagged = _objects_needing_record_path(con)
+    refused = {item.obj for item in staged if item.refusal is not None}
+    unreadable = read_fast(con, [item for item in staged if item.obj not in refused])
+    flagged = _objects_needing_record_path(con) - refused
     if flagged:
         con.execute("delete from ingest_rows where obj in (select unnest($1::integer[]))", [sorted(flagged)])
     per_record = sorted(flagged | unreadable)
     for index in per_record:
         read_per_record(con, staged[index])
+    for index in sorted(refused):
+        set_aside(con, staged[index], staged[index].refusal or "")
     return len(per_record)
+
+
+def set_aside(con: duckdb.DuckDBPyConnection, item: StagedObject, reason: str) -> None:
+    """The whole object is one rejected record at position 0 (it is not read, or not all of it):
+    its ledger row still records it, so it is not retried until it changes."""
+    log.warning("ingest: %s set aside: %s", item.key, reason)
+    con.execute(
+        "insert into ingest_rows (obj, ord, reject, byte_offset) values ($obj, 0, $reason, null)",
+        {"obj": item.obj, "reason": reason},
+    )
 
 
 def classify_sql(source_sql: str) -> str:

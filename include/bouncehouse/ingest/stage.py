@@ -44,6 +44,7 @@ class StagedObject:
     compression: str  # 'gzip' | 'none', from the content's magic bytes
     framing: str  # 'newline' | 'concatenated', sniffed from the head of the content
     times_loaded: int
+    refusal: str | None = None  # why it is set aside unread (ingest_rows gets one row, position 0)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class _Fetched:
     compression: str
     framing: str
     content_size: int  # decompressed, as far as the gzip trailer tells
+    refusal: str | None = None
 
 
 def staged_batches(
@@ -99,6 +101,7 @@ def _staged(obj: int, listed: SourceObject, fetched: _Fetched, known: LedgerRow 
         compression=fetched.compression,
         framing=fetched.framing,
         times_loaded=(known.times_loaded + 1) if known else 1,
+        refusal=fetched.refusal,
     )
 
 
@@ -131,9 +134,14 @@ def _prefetched(
 
 
 def _fetch_one(source: Source, obj: SourceObject, scratch: Path) -> _Fetched | None:
+    if obj.refusal is not None:  # never opened: a link or a FIFO, say
+        unread = FetchedObject(obj.path or scratch, obj.size, obj.etag, obj.last_modified, obj.refusal)
+        return _Fetched(unread, None, "none", "newline", 0, obj.refusal)
     local = source.fetch(obj, scratch)
     if local is None:
         return None
+    if local.refusal is not None:
+        return _Fetched(local, None, "none", "newline", 0, local.refusal)
     checksum = sha256(local.path) if isinstance(source, LocalSource) else None
     with open(local.path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
