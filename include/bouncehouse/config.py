@@ -29,6 +29,12 @@ DEFAULT_INGEST_BATCH_BYTES = 128 << 20
 # flat however much is loaded. A batch's records sit in memory until they commit; at 512MB DuckDB
 # spills them and ingest is a quarter slower (make bench), above 1GB nothing is gained.
 DEFAULT_INGEST_MEMORY_LIMIT = "1GB"
+# What one object or record may hold before ingest sets it aside (issue 14). Firehose records are at
+# most 1000 KiB and SNS messages 256 KiB; Firehose buffers at most 128 MiB before it compresses.
+DEFAULT_INGEST_MAX_RECORD_BYTES = 4 << 20
+DEFAULT_INGEST_MAX_OBJECT_BYTES = 256 << 20  # decompressed, for the record-by-record path
+# Objects per transaction, as well as bytes: many tiny objects make one batch's SQL slow.
+DEFAULT_INGEST_BATCH_OBJECTS = 1000
 
 # Tag stamped on the digest's own emails (SES message tag / X-SES-MESSAGE-TAGS header) so that
 # their feedback events are never counted as tracked sends.
@@ -87,6 +93,9 @@ class Settings:
     source_is_default: bool = True
     ingest_batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES
     ingest_memory_limit: str = DEFAULT_INGEST_MEMORY_LIMIT
+    ingest_max_record_bytes: int = DEFAULT_INGEST_MAX_RECORD_BYTES
+    ingest_max_object_bytes: int = DEFAULT_INGEST_MAX_OBJECT_BYTES
+    ingest_batch_objects: int = DEFAULT_INGEST_BATCH_OBJECTS
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def now(self) -> datetime:
@@ -192,4 +201,18 @@ def load_settings(
         ingest_memory_limit=_ingest_memory_limit(
             "BOUNCEHOUSE_INGEST_MEMORY_LIMIT", env.get("BOUNCEHOUSE_INGEST_MEMORY_LIMIT")
         ),
+        **_ingest_limits(env),
     )
+
+
+def _ingest_limits(env: Mapping[str, str]) -> dict[str, int]:
+    """Ingest's limits on what one record, one object and one batch may hold (positive whole numbers)."""
+    limits = {
+        "ingest_max_record_bytes": ("BOUNCEHOUSE_INGEST_MAX_RECORD_BYTES", DEFAULT_INGEST_MAX_RECORD_BYTES),
+        "ingest_max_object_bytes": ("BOUNCEHOUSE_INGEST_MAX_OBJECT_BYTES", DEFAULT_INGEST_MAX_OBJECT_BYTES),
+        "ingest_batch_objects": ("BOUNCEHOUSE_INGEST_BATCH_OBJECTS", DEFAULT_INGEST_BATCH_OBJECTS),
+    }
+    return {
+        field_name: _positive(name, (env.get(name) or "").strip() or default)
+        for field_name, (name, default) in limits.items()
+    }

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bouncehouse.config import DEFAULT_INGEST_BATCH_OBJECTS
 from bouncehouse.ingest.plan import LedgerRow, sha256
 from bouncehouse.ingest.records import is_gzip
 from bouncehouse.ingest.sources import FetchedObject, LocalSource, Source, SourceObject
@@ -66,8 +67,10 @@ def staged_batches(
     scratch: Path,
     batch_bytes: int,
     totals: Totals,
+    batch_objects: int = DEFAULT_INGEST_BATCH_OBJECTS,
 ) -> Iterator[list[StagedObject]]:
-    """Batches of about ``batch_bytes`` of content (decompressed), ready to read.
+    """Batches of about ``batch_bytes`` of content (decompressed) and at most ``batch_objects``
+    objects, ready to read.
 
     A downloaded object's file is deleted once its batch has been loaded."""
     batch: list[StagedObject] = []
@@ -80,7 +83,7 @@ def staged_batches(
             totals.objects_reread += known is not None
             batch.append(_staged(len(batch), obj, fetched, known))
             content += fetched.content_size
-        if batch and (content >= batch_bytes or is_last):
+        if batch and (content >= batch_bytes or len(batch) >= batch_objects or is_last):
             yield batch
             if not isinstance(source, LocalSource):
                 for item in batch:
