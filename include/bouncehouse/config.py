@@ -140,6 +140,18 @@ def _ingest_memory_limit(name: str, value: str | None) -> str:
     return text
 
 
+def _header_safe(name: str, value: str) -> str:
+    """A value bound for an email header: a CR, LF or any other control character would end the
+    header (or start another), so it is a ConfigError, not a traceback or an injected header."""
+    bad = next(
+        (char for char in value if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 or char in "\u2028\u2029"),
+        None,
+    )
+    if bad is not None:
+        raise ConfigError(f"{name} must be one line of printable text, but holds {bad!r}: {value!r}")
+    return value
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
@@ -189,7 +201,10 @@ def load_settings(
             pick("retention_days", "BOUNCEHOUSE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
         ),
         digest_transport=transport,
-        digest_sender=str(pick("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", "bouncehouse@localhost")),
+        digest_sender=_header_safe(
+            "BOUNCEHOUSE_DIGEST_SENDER",
+            str(pick("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", "bouncehouse@localhost")),
+        ),
         lock_timeout=_positive(
             "BOUNCEHOUSE_LOCK_TIMEOUT", pick("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0), float
         ),

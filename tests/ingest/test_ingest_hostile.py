@@ -270,3 +270,58 @@ def test_each_read_statement_holds_a_bounded_number_of_objects(tmp_path):
     readers = [sql.count("read_json_objects(") for sql in con.statements[1:]]
     assert readers == [READ_GROUP_OBJECTS] * 3 + [1]
     assert con.con.execute("select count(*) from ingest_rows").fetchone()[0] == len(staged)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (needs root and mount(8); skipped where the machine cannot mount one)."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_is_one_line_naming_its_folder_and_nothing_is_lost(lake, small_disk):
+    """Before: a traceback ("cannot rollback - no transaction is active", then "Failed to commit ...
+    No space left on device"). After: exit 2 and one line naming the folder."""
+    for i in range(60):  # about 8 MB of events that do not compress: more than the disk holds
+        records = [
+            envelope(ses_event("Send", f"m-{i}-{j}", padding=os.urandom(3000).hex()), f"sns-{i}-{j}")
+            for j in range(20)
+        ]
+        write_object(lake.landing, f"{HOUR}/o-{i:02d}", records)
+    lake.warehouse = small_disk / "bouncehouse.duckdb"
+
+    done = run_ingest(lake, env={"BOUNCEHOUSE_INGEST_BATCH_OBJECTS": "5"})
+
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr
+    assert lines[-1].startswith("bouncehouse ingest: error: no space left on the disk of the folder ")
+    assert str(small_disk) in lines[-1]
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    counts_of(run_ingest(lake))
+    assert lake.scalar("select count(*) from raw.ses_events") == 1200
+    assert lake.scalar("select sum(events_loaded) from raw.ingested_objects") == 1200
+
+
+@pytest.mark.parametrize(
+    "sender", ["ops@example.com\r\nBcc: victim@example.org", "ops@example.com\n", "ops@example.com\x1b[2J"]
+)
+def test_a_control_character_in_the_digest_sender_is_one_config_line(tmp_path, sender):
+    """Before: a CRLF in BOUNCEHOUSE_DIGEST_SENDER was a traceback when the digest built its header."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bouncehouse", "digest", "--warehouse", str(tmp_path / "wh.duckdb"),
+         "--outbox", str(tmp_path / "outbox")],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+        env={**os.environ, "BOUNCEHOUSE_DIGEST_SENDER": sender},
+    )  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("bouncehouse digest: error: BOUNCEHOUSE_DIGEST_SENDER must be one line")
+    assert not (tmp_path / "outbox").exists()
