@@ -18,25 +18,24 @@ SES's limits. At most one email per route and day, however often a day is re-run
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 from bouncehouse import orchestration
+from bouncehouse.config import load_dag_settings
 
-SCHEDULE = os.environ.get("BOUNCEHOUSE_DIGEST_SCHEDULE") or "0 2 * * *"
-CATCHUP = os.environ.get("BOUNCEHOUSE_DIGEST_CATCHUP", "false").strip().lower() in ("1", "true", "yes")
 SETTINGS = orchestration.dag_settings()
+DAG_SETTINGS = load_dag_settings()
 
 
 @dag(
     dag_id="bouncehouse_digest",
-    schedule=SCHEDULE,
+    schedule=DAG_SETTINGS.digest_schedule,
     start_date=datetime(2026, 1, 1),
-    catchup=CATCHUP,
+    catchup=DAG_SETTINGS.digest_catchup,
     max_active_runs=1,
-    default_args=orchestration.default_args(),
+    default_args=orchestration.default_args(DAG_SETTINGS),
     tags=[*orchestration.TAGS, "digest"],
     doc_md=__doc__,
 )

@@ -15,24 +15,24 @@ the DuckDB warehouse (`raw.ses_events`, `raw.ingested_objects`, `raw.rejected_re
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 from bouncehouse import orchestration
+from bouncehouse.config import load_dag_settings
 
-SCHEDULE = os.environ.get("BOUNCEHOUSE_INGEST_SCHEDULE") or "*/15 * * * *"
 SETTINGS = orchestration.dag_settings()
+DAG_SETTINGS = load_dag_settings()
 
 
 @dag(
     dag_id="bouncehouse_ingest",
-    schedule=SCHEDULE,
+    schedule=DAG_SETTINGS.ingest_schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=orchestration.default_args(),
+    default_args=orchestration.default_args(DAG_SETTINGS),
     tags=[*orchestration.TAGS, "ingest"],
     doc_md=__doc__,
 )

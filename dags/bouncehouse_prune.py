@@ -15,25 +15,24 @@ as daily counts in `raw.pruned_sends_daily`).
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 from bouncehouse import orchestration
+from bouncehouse.config import load_dag_settings
 
-SCHEDULE = os.environ.get("BOUNCEHOUSE_PRUNE_SCHEDULE") or "@daily"
-CATCHUP = os.environ.get("BOUNCEHOUSE_PRUNE_CATCHUP", "false").strip().lower() in ("1", "true", "yes")
 SETTINGS = orchestration.dag_settings()
+DAG_SETTINGS = load_dag_settings()
 
 
 @dag(
     dag_id="bouncehouse_prune",
-    schedule=SCHEDULE,
+    schedule=DAG_SETTINGS.prune_schedule,
     start_date=datetime(2026, 1, 1),
-    catchup=CATCHUP,
+    catchup=DAG_SETTINGS.prune_catchup,
     max_active_runs=1,
-    default_args=orchestration.default_args(),
+    default_args=orchestration.default_args(DAG_SETTINGS),
     tags=[*orchestration.TAGS, "prune"],
     doc_md=__doc__,
 )

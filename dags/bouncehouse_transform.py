@@ -19,23 +19,15 @@ reads (so the DAG also builds before any ingest); then `publish_snapshot` copies
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import datetime
-from pathlib import Path
 
 from airflow.sdk import dag, task
-from bouncehouse import orchestration
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+from bouncehouse import dbt_cosmos, orchestration
+from bouncehouse.config import load_dag_settings
+from cosmos import DbtTaskGroup
 
 SETTINGS = orchestration.dag_settings()
-DBT_PROJECT_DIR = Path(
-    os.environ.get("BOUNCEHOUSE_DBT_PROJECT_DIR") or Path(__file__).resolve().parents[1] / "dbt"
-)
-DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
-DBT_ENV = orchestration.dbt_env(SETTINGS)
-DBT_VARS = {"as_of": orchestration.dbt_as_of(SETTINGS)}
+DAG_SETTINGS = load_dag_settings()
 
 
 @dag(
@@ -44,54 +36,27 @@ DBT_VARS = {"as_of": orchestration.dbt_as_of(SETTINGS)}
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=orchestration.default_args(),
+    default_args=orchestration.default_args(DAG_SETTINGS),
     tags=[*orchestration.TAGS, "dbt", "transform"],
     doc_md=__doc__,
 )
 def bouncehouse_transform() -> None:
-    dbt_build = DbtTaskGroup(
-        group_id="dbt_build",
-        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, env_vars=DBT_ENV),
-        profile_config=ProfileConfig(
-            profile_name=orchestration.DBT_PROFILE,
-            target_name=orchestration.DBT_TARGET,
-            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
-        ),
-        # dbt runs in the task's own interpreter (dbtRunner, no subprocess); the path of the venv's `dbt`
-        # only satisfies Cosmos' check when the venv is not on PATH.
-        execution_config=ExecutionConfig(
-            dbt_executable_path=DBT_EXECUTABLE, invocation_mode=InvocationMode.DBT_RUNNER
-        ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_LS,
-            invocation_mode=InvocationMode.DBT_RUNNER,
-            test_behavior=TestBehavior.AFTER_EACH,
-            emit_datasets=False,
-            dbt_deps=False,
-        ),
-        operator_args={
-            "pool": orchestration.POOL,
-            "vars": DBT_VARS,
-            "install_deps": False,
-            "emit_datasets": False,
-        },
-    )
+    dbt_build = DbtTaskGroup(group_id="dbt_build", **dbt_cosmos.task_group_configs(SETTINGS))
 
     @task(pool=orchestration.POOL)
     def prepare_warehouse() -> dict[str, str]:
         """Create the raw schema dbt reads as sources, so a transform before any ingest still builds."""
-        from bouncehouse.warehouse import session
+        from bouncehouse import warehouse
 
-        with session(SETTINGS.warehouse, lock_timeout=SETTINGS.lock_timeout):
-            pass
-        return orchestration.report("prepare_warehouse", {"warehouse": str(SETTINGS.warehouse)})
+        path = warehouse.prepare(SETTINGS)
+        return orchestration.report("prepare_warehouse", {"warehouse": str(path)})
 
     @task(pool=orchestration.POOL)
     def publish_snapshot() -> dict[str, str]:
         """Copy the warehouse to the read-only snapshot analysts open."""
-        from bouncehouse.warehouse import publish_snapshot as publish
+        from bouncehouse import warehouse
 
-        target = publish(SETTINGS.warehouse, lock_timeout=SETTINGS.lock_timeout)
+        target = warehouse.publish(SETTINGS)
         return orchestration.report("publish_snapshot", {"snapshot": str(target)})
 
     prepare_warehouse() >> dbt_build >> publish_snapshot()

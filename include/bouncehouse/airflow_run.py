@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bouncehouse.config import Settings, load_settings
+from bouncehouse.config import Settings, home_dir, load_settings
 from bouncehouse.errors import BouncehouseError
 
 log = logging.getLogger("bouncehouse.airflow_run")
@@ -35,11 +35,11 @@ DEMO_DAYS = 3
 DEMO_SEED = 7
 
 
-def repo_root() -> Path:
+def repo_root(env: Mapping[str, str] | None = None) -> Path:
     """The checkout: BOUNCEHOUSE_HOME when it holds the DAGs, else the folder above ``include/``."""
-    home = os.environ.get("BOUNCEHOUSE_HOME")
-    if home and (Path(home) / "dags").is_dir():
-        return Path(home).resolve()
+    home = home_dir(env)
+    if home is not None and (home / "dags").is_dir():
+        return home.resolve()
     return Path(__file__).resolve().parents[2]
 
 
@@ -51,7 +51,7 @@ def airflow_env(
     Values already set (by the Makefile, compose or the user) win.
     """
     env = dict(os.environ if base is None else base)
-    root = root or repo_root()
+    root = root or repo_root(env)
     env.setdefault("AIRFLOW_HOME", str(root / ".airflow"))
     env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(root / "dags"))
     env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(root / "plugins"))
@@ -159,10 +159,9 @@ def run_dag(dag_id: str, env: Mapping[str, str], log_dir: Path) -> DagRunResult:
 
 def summarise(settings: Settings) -> dict[str, Any]:
     """What the run left in the warehouse, read-only: loaded events, statuses, suppressions, digests."""
-    from bouncehouse.warehouse import connect
+    from bouncehouse import warehouse
 
-    con = connect(settings.warehouse, read_only=True, lock_timeout=settings.lock_timeout)
-    try:
+    with warehouse.reader(settings) as con:
 
         def scalar(sql: str) -> Any:
             return con.execute(sql).fetchone()[0]
@@ -189,8 +188,6 @@ def summarise(settings: Settings) -> dict[str, Any]:
             ],
             "pruned_messages": scalar("select count(*) from raw.pruned_messages"),
         }
-    finally:
-        con.close()
     return summary
 
 

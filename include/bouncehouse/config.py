@@ -1,14 +1,16 @@
 """Settings: command-line options over ``BOUNCEHOUSE_*`` environment variables over defaults.
 
-Read once per command (or once at the top of a DAG file) and passed down as a frozen value, so the
-same code behaves the same under the CLI, ``make run`` and Airflow.
+This module is the one place that reads a ``BOUNCEHOUSE_*`` variable, with one parser per kind of value
+(whole number, seconds, true/false, choice, path, instant), so a bad value is always one ConfigError line
+naming the variable. Each command (or DAG file, at its top) reads its settings once and passes them down
+as frozen values, so the same code behaves the same under the CLI, ``make run`` and Airflow.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ DEFAULT_WAREHOUSE = "data/warehouse/bouncehouse.duckdb"
 DEFAULT_OUTBOX = "data/outbox"
 DEFAULT_ROUTES = "include/admin_routes.yml"
 DEFAULT_RETENTION_DAYS = 30
+DEFAULT_SENDER = "bouncehouse@localhost"
 DIGEST_TRANSPORTS = ("outbox", "smtp", "ses")
 # Ingest's content (decompressed) bytes per transaction: bounds memory whatever the size of the backfill.
 DEFAULT_INGEST_BATCH_BYTES = 128 << 20
@@ -35,16 +38,88 @@ DEFAULT_INGEST_MAX_RECORD_BYTES = 4 << 20
 DEFAULT_INGEST_MAX_OBJECT_BYTES = 256 << 20  # decompressed, for the record-by-record path
 # Objects per transaction, as well as bytes: many tiny objects make one batch's SQL slow.
 DEFAULT_INGEST_BATCH_OBJECTS = 1000
+# The dbt project when BOUNCEHOUSE_DBT_PROJECT_DIR is not set: dbt/ beside include/.
+DEFAULT_DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt"
 
 # Tag stamped on the digest's own emails (SES message tag / X-SES-MESSAGE-TAGS header) so that
 # their feedback events are never counted as tracked sends.
 DIGEST_TAG_NAME = "bouncehouse_message"
 DIGEST_TAG_VALUE = "digest"
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+# --- one parser per kind of value ---------------------------------------------------------------------
+
+
+def _blank(value: Any) -> bool:
+    return value is None or str(value).strip() == ""
+
+
+def parse_whole_number(name: str, value: Any, *, minimum: int = 1, unit: str = "") -> int:
+    """``value`` as an int of at least ``minimum`` (0 or 1), or a ConfigError naming ``name``."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number{unit and ' of ' + unit}, got {value!r}") from None
+    if number < minimum:
+        bound = "greater than 0" if minimum == 1 else f"{minimum} or more"
+        raise ConfigError(f"{name} must be {bound}, got {number}")
+    return number
+
+
+def parse_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """``value`` as a number of seconds (more than 0, or 0 or more with ``allow_zero``)."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+    if number < 0 or (number == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be {'0 or more' if allow_zero else 'greater than 0'}, got {value!r}")
+    return number
+
+
+def parse_true_false(name: str, value: Any, default: bool = False) -> bool:
+    """``true/yes/on/1`` or ``false/no/off/0`` (any case); blank means ``default``."""
+    if isinstance(value, bool):
+        return value
+    if _blank(value):
+        return default
+    text = str(value).strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return text in _TRUE
+
+
+def parse_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` (any case) as one of ``choices``."""
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {text!r}")
+    return text
+
+
+def parse_path(value: str | os.PathLike[str], home: Path | None) -> Path:
+    """A path; a relative one resolves against ``home`` (``BOUNCEHOUSE_HOME``) when there is one."""
+    candidate = Path(value).expanduser()
+    if candidate.is_absolute() or home is None:
+        return candidate
+    return home / candidate
+
+
+def parse_header_text(name: str, value: str) -> str:
+    """A value bound for an email header: a CR, LF or any other control character would end the header
+    (or start another), so it is a ConfigError, never a traceback or an injected header."""
+    bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029"), None)
+    if bad is not None:
+        raise ConfigError(f"{name} must be one line of printable text, but holds {bad!r}: {value!r}")
+    return value
+
 
 def parse_as_of(value: str | None) -> datetime | None:
     """Parse an ISO 8601 instant into a naive UTC datetime (the warehouse stores UTC as TIMESTAMP)."""
-    if value is None or str(value).strip() == "":
+    if _blank(value):
         return None
     text = str(value).strip()
     if text.endswith("Z"):
@@ -60,16 +135,30 @@ def parse_as_of(value: str | None) -> datetime | None:
     return parsed
 
 
-def _positive(name: str, value: Any, kind: type[int] | type[float] = int) -> Any:
-    """``value`` as a positive int (or float), or a ConfigError naming ``name``."""
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        what = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
-    if number <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value!r}")
-    return number
+class _Reader:
+    """Values from options (``overrides``; None means "not given") over the environment over defaults."""
+
+    def __init__(self, overrides: Mapping[str, Any] | None, env: Mapping[str, str] | None) -> None:
+        self.overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        self.env = os.environ if env is None else env
+
+    def given(self, key: str | None, env_name: str) -> bool:
+        return (key is not None and key in self.overrides) or not _blank(self.env.get(env_name))
+
+    def get(self, key: str | None, env_name: str, default: Any = None) -> Any:
+        if key is not None and key in self.overrides:
+            return self.overrides[key]
+        value = self.env.get(env_name)
+        return default if _blank(value) else value
+
+
+def home_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """``BOUNCEHOUSE_HOME``: what relative paths resolve against (None: the working directory)."""
+    value = _Reader(None, env).get(None, "BOUNCEHOUSE_HOME")
+    return None if value is None else Path(value).expanduser()
+
+
+# --- the pipeline's settings --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -83,7 +172,7 @@ class Settings:
     as_of: datetime | None = None  # None: the clock
     retention_days: int = DEFAULT_RETENTION_DAYS
     digest_transport: str = "outbox"
-    digest_sender: str = "bouncehouse@localhost"
+    digest_sender: str = DEFAULT_SENDER
     # Seconds to keep retrying when another process holds the DuckDB write lock.
     lock_timeout: float = 600.0
     # Name of the Airflow connection used for S3 when running inside Airflow.
@@ -106,11 +195,15 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _resolve(path: str | os.PathLike[str], home: Path | None) -> Path:
-    candidate = Path(path).expanduser()
-    if candidate.is_absolute() or home is None:
-        return candidate
-    return home / candidate
+def _source(read: _Reader, home: Path | None) -> str:
+    source = str(read.get("source", "BOUNCEHOUSE_SOURCE", DEFAULT_SOURCE))
+    if "://" in source and not source.startswith(("s3://", "file://")):
+        raise ConfigError(
+            f"BOUNCEHOUSE_SOURCE / --source {source!r} is not a folder, file:// URI or s3://bucket/prefix"
+        )
+    if source.startswith("file://"):
+        return str(parse_path(file_uri_path(source), home))
+    return source if source.startswith("s3://") else str(parse_path(source, home))
 
 
 def file_uri_path(uri: str) -> Path:
@@ -120,36 +213,12 @@ def file_uri_path(uri: str) -> Path:
     return Path(unquote(host + parsed.path))
 
 
-def _ingest_batch_bytes(name: str, value: str | None) -> int:
-    text = (value or "").strip()
-    if not text:
-        return DEFAULT_INGEST_BATCH_BYTES
-    try:
-        number = int(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number of bytes, got {text!r}") from None
-    if number <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {number}")
-    return number
-
-
-def _ingest_memory_limit(name: str, value: str | None) -> str:
-    text = (value or DEFAULT_INGEST_MEMORY_LIMIT).strip()
+def parse_memory_limit(name: str, value: Any) -> str:
+    """A DuckDB memory limit such as ``2GB`` or ``512MiB``."""
+    text = str(value).strip()
     if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text, re.IGNORECASE):
         raise ConfigError(f"{name} must look like 2GB or 512MB, got {text!r}")
     return text
-
-
-def _header_safe(name: str, value: str) -> str:
-    """A value bound for an email header: a CR, LF or any other control character would end the
-    header (or start another), so it is a ConfigError, not a traceback or an injected header."""
-    bad = next(
-        (char for char in value if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 or char in "\u2028\u2029"),
-        None,
-    )
-    if bad is not None:
-        raise ConfigError(f"{name} must be one line of printable text, but holds {bad!r}: {value!r}")
-    return value
 
 
 def load_settings(
@@ -161,73 +230,154 @@ def load_settings(
 
     Relative paths resolve against ``home`` (default: ``BOUNCEHOUSE_HOME``, else the working directory).
     """
-    env = os.environ if env is None else env
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if home is None and env.get("BOUNCEHOUSE_HOME"):
-        home = Path(env["BOUNCEHOUSE_HOME"])
-
-    def pick(key: str, env_name: str, default: Any) -> Any:
-        if key in overrides:
-            return overrides[key]
-        value = env.get(env_name)
-        return default if value in (None, "") else value
-
-    source = str(pick("source", "BOUNCEHOUSE_SOURCE", DEFAULT_SOURCE))
-    source_is_default = "source" not in overrides and not env.get("BOUNCEHOUSE_SOURCE")
-    if "://" in source and not source.startswith(("s3://", "file://")):
-        raise ConfigError(
-            f"BOUNCEHOUSE_SOURCE / --source {source!r} is not a folder, file:// URI or s3://bucket/prefix"
-        )
-    if source.startswith("file://"):
-        source = str(_resolve(file_uri_path(source), home))
-    elif not source.startswith("s3://"):
-        source = str(_resolve(source, home))
-    transport = str(pick("digest_transport", "BOUNCEHOUSE_DIGEST_TRANSPORT", "outbox")).lower()
-    if transport not in DIGEST_TRANSPORTS:
-        raise ConfigError(
-            f"BOUNCEHOUSE_DIGEST_TRANSPORT must be one of {', '.join(DIGEST_TRANSPORTS)}, got {transport!r}"
-        )
-    as_of_raw = pick("as_of", "BOUNCEHOUSE_AS_OF", None)
-    as_of = as_of_raw if isinstance(as_of_raw, datetime) else parse_as_of(as_of_raw)
+    read = _Reader(overrides, env)
+    home = home or home_dir(read.env)
+    as_of = read.get("as_of", "BOUNCEHOUSE_AS_OF")
     return Settings(
-        source=source,
-        source_is_default=source_is_default,
-        warehouse=_resolve(pick("warehouse", "BOUNCEHOUSE_WAREHOUSE", DEFAULT_WAREHOUSE), home),
-        outbox=_resolve(pick("outbox", "BOUNCEHOUSE_OUTBOX", DEFAULT_OUTBOX), home),
-        routes=_resolve(pick("routes", "BOUNCEHOUSE_ROUTES", DEFAULT_ROUTES), home),
-        as_of=as_of,
-        retention_days=_positive(
+        source=_source(read, home),
+        source_is_default=not read.given("source", "BOUNCEHOUSE_SOURCE"),
+        warehouse=parse_path(read.get("warehouse", "BOUNCEHOUSE_WAREHOUSE", DEFAULT_WAREHOUSE), home),
+        outbox=parse_path(read.get("outbox", "BOUNCEHOUSE_OUTBOX", DEFAULT_OUTBOX), home),
+        routes=parse_path(read.get("routes", "BOUNCEHOUSE_ROUTES", DEFAULT_ROUTES), home),
+        as_of=as_of if isinstance(as_of, datetime) else parse_as_of(as_of),
+        retention_days=parse_whole_number(
             "BOUNCEHOUSE_RETENTION_DAYS",
-            pick("retention_days", "BOUNCEHOUSE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
+            read.get("retention_days", "BOUNCEHOUSE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
         ),
-        digest_transport=transport,
-        digest_sender=_header_safe(
+        digest_transport=parse_choice(
+            "BOUNCEHOUSE_DIGEST_TRANSPORT",
+            read.get("digest_transport", "BOUNCEHOUSE_DIGEST_TRANSPORT", "outbox"),
+            DIGEST_TRANSPORTS,
+        ),
+        digest_sender=parse_header_text(
             "BOUNCEHOUSE_DIGEST_SENDER",
-            str(pick("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", "bouncehouse@localhost")),
+            str(read.get("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", DEFAULT_SENDER)),
         ),
-        lock_timeout=_positive(
-            "BOUNCEHOUSE_LOCK_TIMEOUT", pick("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0), float
+        lock_timeout=parse_seconds(
+            "BOUNCEHOUSE_LOCK_TIMEOUT", read.get("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0)
         ),
-        aws_conn_id=pick("aws_conn_id", "BOUNCEHOUSE_AWS_CONN_ID", None),
-        smtp_conn_id=pick("smtp_conn_id", "BOUNCEHOUSE_SMTP_CONN_ID", None),
-        ingest_batch_bytes=_ingest_batch_bytes(
-            "BOUNCEHOUSE_INGEST_BATCH_BYTES", env.get("BOUNCEHOUSE_INGEST_BATCH_BYTES")
+        aws_conn_id=read.get("aws_conn_id", "BOUNCEHOUSE_AWS_CONN_ID"),
+        smtp_conn_id=read.get("smtp_conn_id", "BOUNCEHOUSE_SMTP_CONN_ID"),
+        ingest_batch_bytes=parse_whole_number(
+            "BOUNCEHOUSE_INGEST_BATCH_BYTES",
+            read.get(None, "BOUNCEHOUSE_INGEST_BATCH_BYTES", DEFAULT_INGEST_BATCH_BYTES),
+            unit="bytes",
         ),
-        ingest_memory_limit=_ingest_memory_limit(
-            "BOUNCEHOUSE_INGEST_MEMORY_LIMIT", env.get("BOUNCEHOUSE_INGEST_MEMORY_LIMIT")
+        ingest_memory_limit=parse_memory_limit(
+            "BOUNCEHOUSE_INGEST_MEMORY_LIMIT",
+            read.get(None, "BOUNCEHOUSE_INGEST_MEMORY_LIMIT", DEFAULT_INGEST_MEMORY_LIMIT),
         ),
-        **_ingest_limits(env),
+        **_ingest_limits(read),
     )
 
 
-def _ingest_limits(env: Mapping[str, str]) -> dict[str, int]:
-    """Ingest's limits on what one record, one object and one batch may hold (positive whole numbers)."""
+def _ingest_limits(read: _Reader) -> dict[str, int]:
+    """Ingest's limits on what one record, one object and one batch may hold."""
     limits = {
         "ingest_max_record_bytes": ("BOUNCEHOUSE_INGEST_MAX_RECORD_BYTES", DEFAULT_INGEST_MAX_RECORD_BYTES),
         "ingest_max_object_bytes": ("BOUNCEHOUSE_INGEST_MAX_OBJECT_BYTES", DEFAULT_INGEST_MAX_OBJECT_BYTES),
         "ingest_batch_objects": ("BOUNCEHOUSE_INGEST_BATCH_OBJECTS", DEFAULT_INGEST_BATCH_OBJECTS),
     }
     return {
-        field_name: _positive(name, (env.get(name) or "").strip() or default)
+        field_name: parse_whole_number(name, read.get(None, name, default))
         for field_name, (name, default) in limits.items()
     }
+
+
+def dbt_project_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The dbt project: ``BOUNCEHOUSE_DBT_PROJECT_DIR`` if set, else ``dbt/`` at the repository root.
+
+    Both the CLI's transform and the transform DAG's Cosmos configuration find it here."""
+    read = _Reader(None, env)
+    path = parse_path(read.get(None, "BOUNCEHOUSE_DBT_PROJECT_DIR", DEFAULT_DBT_PROJECT), home_dir(read.env))
+    if not (path / "dbt_project.yml").is_file():
+        raise ConfigError(
+            f"no dbt project at {path}: set BOUNCEHOUSE_DBT_PROJECT_DIR to the folder holding dbt_project.yml"
+        )
+    return path
+
+
+# --- the digest's SMTP server outside Airflow ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    ssl: bool = False  # SMTPS (implicit TLS, usually port 465)
+    timeout: float = 30.0
+    from_email: str | None = None  # overrides the digest sender when set (the connection's From)
+
+
+def load_smtp_settings(env: Mapping[str, str] | None = None) -> SmtpSettings:
+    """``BOUNCEHOUSE_SMTP_HOST`` (required), ``_PORT``, ``_USER``, ``_PASSWORD``, ``_STARTTLS``, ``_SSL``,
+    ``_TIMEOUT``, ``_FROM``: the smtp transport's server when running outside Airflow."""
+    read = _Reader(None, env)
+    host = str(read.get(None, "BOUNCEHOUSE_SMTP_HOST", "")).strip()
+    if not host:
+        raise ConfigError(
+            "the smtp digest transport needs BOUNCEHOUSE_SMTP_HOST (and usually _PORT, _USER, _PASSWORD)"
+        )
+    use_ssl = parse_true_false("BOUNCEHOUSE_SMTP_SSL", read.get(None, "BOUNCEHOUSE_SMTP_SSL"))
+    return SmtpSettings(
+        host=host,
+        port=parse_whole_number(
+            "BOUNCEHOUSE_SMTP_PORT", read.get(None, "BOUNCEHOUSE_SMTP_PORT", 465 if use_ssl else 25)
+        ),
+        username=read.get(None, "BOUNCEHOUSE_SMTP_USER"),
+        password=read.get(None, "BOUNCEHOUSE_SMTP_PASSWORD"),
+        starttls=parse_true_false("BOUNCEHOUSE_SMTP_STARTTLS", read.get(None, "BOUNCEHOUSE_SMTP_STARTTLS")),
+        ssl=use_ssl,
+        timeout=parse_seconds("BOUNCEHOUSE_SMTP_TIMEOUT", read.get(None, "BOUNCEHOUSE_SMTP_TIMEOUT", 30)),
+        from_email=parse_header_text("BOUNCEHOUSE_SMTP_FROM", read.get(None, "BOUNCEHOUSE_SMTP_FROM", ""))
+        or None,
+    )
+
+
+# --- what only the DAG files use ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DagSettings:
+    """The DAGs' schedules and catchup, their tasks' retries, and who hears of a failed task."""
+
+    ingest_schedule: str = "*/15 * * * *"
+    # 02:00 UTC: the day's last bounces have passed Firehose's buffer, ingest and transform.
+    digest_schedule: str = "0 2 * * *"
+    prune_schedule: str = "@daily"
+    digest_catchup: bool = False
+    prune_catchup: bool = False
+    retries: int = 2
+    retry_delay_seconds: float = 60.0  # doubles on each try
+    alert_email: tuple[str, ...] = ()
+
+
+def load_dag_settings(env: Mapping[str, str] | None = None) -> DagSettings:
+    """DagSettings from the ``BOUNCEHOUSE_*_SCHEDULE``, ``_CATCHUP``, ``_RETRIES``, ``_RETRY_DELAY_SECONDS``
+    and ``_ALERT_EMAIL`` variables."""
+    read = _Reader(None, env)
+    defaults = DagSettings()
+    alert = str(read.get(None, "BOUNCEHOUSE_ALERT_EMAIL", ""))
+    return DagSettings(
+        ingest_schedule=read.get(None, "BOUNCEHOUSE_INGEST_SCHEDULE", defaults.ingest_schedule),
+        digest_schedule=read.get(None, "BOUNCEHOUSE_DIGEST_SCHEDULE", defaults.digest_schedule),
+        prune_schedule=read.get(None, "BOUNCEHOUSE_PRUNE_SCHEDULE", defaults.prune_schedule),
+        digest_catchup=parse_true_false(
+            "BOUNCEHOUSE_DIGEST_CATCHUP", read.get(None, "BOUNCEHOUSE_DIGEST_CATCHUP")
+        ),
+        prune_catchup=parse_true_false(
+            "BOUNCEHOUSE_PRUNE_CATCHUP", read.get(None, "BOUNCEHOUSE_PRUNE_CATCHUP")
+        ),
+        retries=parse_whole_number(
+            "BOUNCEHOUSE_RETRIES", read.get(None, "BOUNCEHOUSE_RETRIES", defaults.retries), minimum=0
+        ),
+        retry_delay_seconds=parse_seconds(
+            "BOUNCEHOUSE_RETRY_DELAY_SECONDS",
+            read.get(None, "BOUNCEHOUSE_RETRY_DELAY_SECONDS", defaults.retry_delay_seconds),
+            allow_zero=True,
+        ),
+        alert_email=tuple(address.strip() for address in alert.split(",") if address.strip()),
+    )

@@ -7,17 +7,25 @@ take their inputs, so the DAG tasks are one-line callers of the ``bouncehouse`` 
 
 from __future__ import annotations
 
+import html
 import json
 import logging
-import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset
 
-from bouncehouse.config import Settings, load_settings, parse_as_of
+from bouncehouse.config import (
+    DagSettings,
+    Settings,
+    SmtpSettings,
+    load_dag_settings,
+    load_settings,
+    parse_as_of,
+    parse_seconds,
+    parse_true_false,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,40 +39,23 @@ TAGS = ["bouncehouse", "ses"]
 DEFAULT_AWS_CONN_ID = "aws_default"
 DEFAULT_SMTP_CONN_ID = "smtp_default"
 
-# dbt profile and target in dbt/profiles.yml (the same ones `python -m bouncehouse transform` uses).
-DBT_PROFILE = "bouncehouse"
-DBT_TARGET = "dev"
-
 # The ingest DAG's load task emits this Asset; the transform DAG is scheduled on it.
 RAW_EVENTS_ASSET = Asset(name="bouncehouse_raw_ses_events", uri="bouncehouse://raw/ses_events")
 
 
-def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
-    from bouncehouse.errors import ConfigError
-
-    env = os.environ if env is None else env
-    raw = env.get(name, "")
-    if raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must be 0 or more, got {value}")
-    return value
-
-
-def default_args(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def default_args(dag: DagSettings | Mapping[str, str] | None = None) -> dict[str, Any]:
     """Task defaults for every DAG: owner, retries with exponential backoff, the failure notification.
 
-    ``BOUNCEHOUSE_RETRIES`` (default 2) and ``BOUNCEHOUSE_RETRY_DELAY_SECONDS`` (default 60) tune the
-    retries; the delay doubles on each try, up to 30 minutes.
+    ``dag``: the DAG file's DagSettings (or an environment to read them from). ``BOUNCEHOUSE_RETRIES``
+    (default 2) and ``BOUNCEHOUSE_RETRY_DELAY_SECONDS`` (default 60) tune the retries; the delay doubles
+    on each try, up to 30 minutes.
     """
+    if not isinstance(dag, DagSettings):
+        dag = load_dag_settings(dag)
     return {
         "owner": OWNER,
-        "retries": env_int("BOUNCEHOUSE_RETRIES", 2, env),
-        "retry_delay": timedelta(seconds=env_int("BOUNCEHOUSE_RETRY_DELAY_SECONDS", 60, env)),
+        "retries": dag.retries,
+        "retry_delay": timedelta(seconds=dag.retry_delay_seconds),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
         "on_failure_callback": notify_failure,
@@ -114,19 +105,6 @@ def settings_for_run(settings: Settings, context: Mapping[str, Any]) -> Settings
     return settings.with_overrides(as_of=run_as_of(settings, context))
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment for dbt under Cosmos: the profile reads the warehouse path from it.
-
-    dbt unit tests check the models' logic on fixed fixtures, not the data: they run in CI (`make test`,
-    `python -m bouncehouse transform`), and dbt advises against running them in production. Under Cosmos
-    they would also run after their model was built, which incremental models' unit tests do not expect.
-    """
-    return {
-        "BOUNCEHOUSE_WAREHOUSE": str(Path(settings.warehouse).resolve()),
-        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
-    }
-
-
 def dbt_as_of(settings: Settings) -> str:
     """The dbt var ``as_of``: ``BOUNCEHOUSE_AS_OF`` if set, else a template for the time the run was due.
 
@@ -173,26 +151,21 @@ def smtp_params(conn: Any) -> dict[str, Any]:
     ``timeout``, ``from_email``.
     """
     extra = conn.extra_dejson or {}
-    use_ssl = not _truthy(extra.get("disable_ssl", False))
+    where = f"connection {conn.conn_id!r} extra"
+    use_ssl = not parse_true_false(f"{where} disable_ssl", extra.get("disable_ssl"))
     return {
         "host": conn.host or "localhost",
         "port": int(conn.port or (465 if use_ssl else 25)),
         "user": conn.login or None,
         "password": conn.password or None,
-        "starttls": not _truthy(extra.get("disable_tls", False)),
+        "starttls": not parse_true_false(f"{where} disable_tls", extra.get("disable_tls")),
         "ssl": use_ssl,
-        "timeout": float(extra.get("timeout", 30)),
+        "timeout": parse_seconds(f"{where} timeout", extra.get("timeout", 30)),
         "from_email": extra.get("from_email"),
     }
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def smtp_settings_for(settings: Settings) -> Any | None:
+def smtp_settings_for(settings: Settings) -> SmtpSettings | None:
     """The digest's SmtpSettings from the ``smtp_default`` connection when the transport is smtp."""
     if settings.digest_transport != "smtp":
         return None
@@ -201,12 +174,6 @@ def smtp_settings_for(settings: Settings) -> Any | None:
     conn_id = settings.smtp_conn_id or DEFAULT_SMTP_CONN_ID
     params = smtp_params(BaseHook.get_connection(conn_id))
     log.info("digest over SMTP %s:%s (connection %r)", params["host"], params["port"], conn_id)
-    return smtp_settings_from_params(params)
-
-
-def smtp_settings_from_params(params: Mapping[str, Any]) -> Any:
-    from bouncehouse.digest import SmtpSettings
-
     return SmtpSettings(
         host=params["host"],
         port=params["port"],
@@ -229,8 +196,8 @@ def report(step: str, counts: Mapping[str, Any]) -> dict[str, Any]:
 def notify_failure(context: Mapping[str, Any]) -> None:
     """Task failure callback: log what failed; email ``BOUNCEHOUSE_ALERT_EMAIL`` through ``smtp_default``.
 
-    Runs once a task has used up its retries. A failure to send the alert is logged, never raised, so
-    it cannot hide the task's own error.
+    Runs once a task has used up its retries, in the task's process, so it reads the settings there. A
+    failure to send the alert is logged, never raised, so it cannot hide the task's own error.
     """
     ti = context.get("ti") or context.get("task_instance")
     dag_id = getattr(ti, "dag_id", "?")
@@ -238,32 +205,39 @@ def notify_failure(context: Mapping[str, Any]) -> None:
     run_id = getattr(ti, "run_id", None) or getattr(context.get("dag_run"), "run_id", "?")
     error = context.get("exception")
     log.error("bouncehouse task failed: dag=%s task=%s run=%s error=%s", dag_id, task_id, run_id, error)
-    recipients = os.environ.get("BOUNCEHOUSE_ALERT_EMAIL", "").strip()
-    if not recipients:
-        return
+    try:
+        recipients = load_dag_settings().alert_email
+        if recipients:
+            _mail_alert(dag_settings(), recipients, dag_id, task_id, run_id, error)
+    except Exception:  # the alert must never mask the task's own failure
+        log.exception("could not send the failure alert")
+
+
+def _mail_alert(
+    settings: Settings, recipients: tuple[str, ...], dag_id: str, task_id: str, run_id: str, error: Any
+) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
     subject = f"[bouncehouse] {dag_id}.{task_id} failed ({run_id})"
     body = (
         f"<p>Task <b>{_escape(task_id)}</b> of DAG <b>{_escape(dag_id)}</b> failed after its retries.</p>"
         f"<p>Run: {_escape(run_id)}<br>Error: <code>{_escape(error)}</code></p>"
     )
-    conn_id = os.environ.get("BOUNCEHOUSE_SMTP_CONN_ID") or DEFAULT_SMTP_CONN_ID
-    sender = os.environ.get("BOUNCEHOUSE_DIGEST_SENDER") or "bouncehouse@localhost"
     try:
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        with SmtpHook(smtp_conn_id=conn_id) as hook:
+        with SmtpHook(smtp_conn_id=settings.smtp_conn_id) as hook:
             hook.send_email_smtp(
-                to=[r.strip() for r in recipients.split(",") if r.strip()],
+                to=list(recipients),
                 subject=subject,
                 html_content=body,
-                from_email=hook.from_email or sender,
+                from_email=hook.from_email or settings.digest_sender,
             )
-        log.info("failure alert sent to %s through %r", recipients, conn_id)
-    except Exception:  # the alert must never mask the task's own failure
-        log.exception("could not send the failure alert to %s through %r", recipients, conn_id)
+    except Exception:
+        log.exception(
+            "could not send the failure alert to %s through %r", ", ".join(recipients), settings.smtp_conn_id
+        )
+        return
+    log.info("failure alert sent to %s through %r", ", ".join(recipients), settings.smtp_conn_id)
 
 
 def _escape(value: Any) -> str:
-    import html
-
     return html.escape(str(value))

@@ -45,6 +45,7 @@ dated near its message could no longer have suppressed anyway.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,29 +68,244 @@ KEEP_EVENT_TYPES = ("Bounce", "Complaint", "Reject")
 # Schemas Python owns; every other schema's tables are dbt's.
 PYTHON_SCHEMAS = (warehouse.RAW_SCHEMA, warehouse.OPS_SCHEMA)
 
+# The messages to prune, in temp table prune_candidates. Decided from raw events as well as the mart, so
+# an event that arrived after the last transform (a late bounce) still protects its message; `seen` is
+# false for a message with any event loaded after message_status's watermark (the point up to which its
+# incremental run has processed every load): its status, recipients and counts may be stale, so it waits.
+FIND_PRUNABLE_MESSAGES = """
+create or replace temp table prune_candidates as
+with status as (
+    select message_id,
+           bool_and(final_status in ?) as all_prunable,
+           max(last_event_at) as last_status_event
+    from {message_status}
+    group by message_id
+),
+watermark as (
+    select max(last_loaded_at) as seen_until from {message_status}
+),
+raw_events as (
+    select message_id,
+           max(event_at) as last_raw_event,
+           count_if(event_type in ?) as kept_events,
+           max(loaded_at) as last_raw_loaded
+    from raw.ses_events
+    where message_id is not null
+    group by message_id
+)
+select s.message_id, coalesce(r.last_raw_loaded <= w.seen_until, true) as seen
+from status s
+cross join watermark w
+left join raw_events r using (message_id)
+where s.all_prunable
+  and coalesce(r.kept_events, 0) = 0
+  and greatest(coalesce(r.last_raw_event, s.last_status_event), s.last_status_event) < ?
+"""
+
+# What the pruned sends added to deliverability_daily, which adds it back so no daily figure changes
+# (the digest's own emails are left out: deliverability_daily never counted them).
+RECORD_PRUNED_COUNTS = """
+insert into raw.pruned_sends_daily (day, sent, delivered, delayed, pruned_at)
+select sent_at::date, count(*), count_if(final_status = 'delivered'), count_if(final_status = 'delayed'), ?
+from {message_status}
+where message_id in (select message_id from prune_candidates) {tracked_only}
+group by 1
+"""
+
+# What suppression_list asks of deliveries: the latest per address (it clears soft bounces).
+RECORD_PRUNED_DELIVERIES = """
+insert into raw.pruned_deliveries (email, last_delivered_at, pruned_at)
+select recipient, max(event_at), ?
+from {classified}
+where message_id in (select message_id from prune_candidates)
+  and event_class = 'delivery' and recipient is not null and event_at is not null
+group by recipient
+on conflict (email) do update set
+    last_delivered_at = greatest(last_delivered_at, excluded.last_delivered_at),
+    pruned_at = excluded.pruned_at
+"""
+
+# What message_status says of each recipient: should a late Bounce, Complaint or Reject bring the
+# message back, dbt restores its recipients from these rows (stand-in events).
+RECORD_PRUNED_RECIPIENTS = """
+insert into raw.pruned_recipients (message_id, recipient, final_status, sent_at, status_at, last_event_at,
+                                   last_loaded_at, opened, clicked, is_digest, tags, source_address,
+                                   subject, pruned_at)
+select message_id, recipient, final_status, sent_at, status_at, last_event_at, last_loaded_at,
+       coalesce(opened, false), coalesce(clicked, false), {is_digest}, tags, source_address, subject, ?
+from {message_status}
+where message_id in (select message_id from prune_candidates)
+"""
+
+# The messages themselves, so ingest drops their late events (all but a Bounce, Complaint or Reject).
+RECORD_PRUNED_MESSAGES = """
+insert into raw.pruned_messages (message_id, sent_at, pruned_at, recipients_recorded)
+select message_id, min(sent_at), ?, true
+from {message_status}
+where message_id in (select message_id from prune_candidates)
+group by message_id
+"""
+
+# Every dbt table holding rows per message (views follow their tables by themselves).
+DBT_TABLES_WITH_MESSAGE_ID = """
+select c.table_schema, c.table_name
+from information_schema.columns c
+join information_schema.tables t
+  on t.table_catalog = c.table_catalog and t.table_schema = c.table_schema and t.table_name = c.table_name
+where c.column_name = 'message_id'
+  and t.table_type = 'BASE TABLE'
+  and c.table_catalog = current_database()
+  and c.table_schema not in ?
+  and c.table_schema not like 'temp%'
+order by 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class Marts:
+    """Where dbt put the relations prune reads, and whether message_status knows the digest's emails."""
+
+    message_status: str
+    classified: str
+    has_is_digest: bool
+
+    def sql(self, template: str) -> str:
+        return template.format(
+            message_status=self.message_status,
+            classified=self.classified,
+            tracked_only="and not is_digest" if self.has_is_digest else "",
+            is_digest="coalesce(is_digest, false)" if self.has_is_digest else "false",
+        )
+
+
+def prune(settings: Settings) -> dict[str, Any]:
+    """Drop the expired sends (see the module's docstring) in one transaction; then reclaim space and
+    refresh the analysts' snapshot. Returns the counts."""
+    cutoff = _cutoff(settings)
+    path = Path(settings.warehouse)
+    pruned_at = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse.writer(settings) as con:
+        marts = _find_marts(con)
+        bytes_before = _file_bytes(path)
+        with warehouse.transaction(con):
+            found = find_prunable_messages(con, marts, cutoff)
+            record_pruned_counts(con, marts, pruned_at)
+            delivered = record_pruned_deliveries(con, marts, pruned_at)
+            record_pruned_recipients(con, marts, pruned_at)
+            record_pruned_messages(con, marts, pruned_at)
+            events, mart_rows = delete_pruned(con)
+        free_bytes = checkpoint(con)
+    bytes_after = _file_bytes(path)
+    # Analysts read the published snapshot: refresh it if there is one, so it too forgets the pruned sends.
+    if warehouse.snapshot_path(path).exists():
+        warehouse.publish(settings)
+    counts = {
+        "cutoff": cutoff.isoformat(sep=" "),
+        "retention_days": settings.retention_days,
+        **found,
+        "pruned_deliveries": delivered,
+        "events": events,
+        "mart_rows": mart_rows,
+        "bytes_before": bytes_before,
+        "bytes_after": bytes_after,
+        "free_bytes": free_bytes,
+    }
+    log.info(
+        "prune (sends older than %s): %d messages, %d recipients, %d events removed (%d waiting for the next "
+        "transform); %d -> %d bytes (%s free for reuse)",
+        cutoff, found["messages"], found["recipients"], events, found["waiting"], bytes_before, bytes_after,
+        free_bytes,
+    )  # fmt: skip
+    return counts
+
+
+def _cutoff(settings: Settings) -> datetime:
+    """Sends whose last event is before this instant are expired."""
+    if settings.retention_days < SOFT_BOUNCE_EXPIRY_DAYS:
+        raise ConfigError(
+            f"BOUNCEHOUSE_RETENTION_DAYS / --retention-days is {settings.retention_days}; it must be at least "
+            f"{SOFT_BOUNCE_EXPIRY_DAYS} (the soft-bounce expiry): ingest drops late deliveries of pruned messages, "
+            "and one dropped sooner could still clear a soft-bounce suppression"
+        )
+    return settings.now() - timedelta(days=settings.retention_days)
+
+
+def _find_marts(con: duckdb.DuckDBPyConnection) -> Marts:
+    """The relations prune reads; a ConfigError when transform has not built them yet."""
+    found = {}
+    for name in ("message_status", "int_recipient_events_classified"):
+        found[name] = warehouse.find_relation(con, name)
+        if found[name] is None:
+            raise ConfigError(
+                f"the warehouse has no {name}: run `python -m bouncehouse transform` before prune"
+            )
+    message_status = found["message_status"]
+    schema, table = (part.strip('"') for part in message_status.split("."))
+    return Marts(
+        message_status=message_status,
+        classified=found["int_recipient_events_classified"],
+        has_is_digest=_has_column(con, schema, table, "is_digest"),
+    )
+
+
+def find_prunable_messages(con: duckdb.DuckDBPyConnection, marts: Marts, cutoff: datetime) -> dict[str, int]:
+    """Fill prune_candidates; how many messages (and their recipients) go, and how many wait."""
+    con.execute(marts.sql(FIND_PRUNABLE_MESSAGES), [list(PRUNABLE_STATUSES), list(KEEP_EVENT_TYPES), cutoff])
+    waiting = con.execute("delete from prune_candidates where not seen").fetchone()[0]
+    messages = con.execute("select count(*) from prune_candidates").fetchone()[0]
+    recipients = con.execute(
+        marts.sql(
+            "select count(*) from {message_status} where message_id in (select message_id from prune_candidates)"
+        )
+    ).fetchone()[0]
+    return {"messages": int(messages), "waiting": int(waiting), "recipients": int(recipients)}
+
+
+def record_pruned_counts(con: duckdb.DuckDBPyConnection, marts: Marts, pruned_at: datetime) -> None:
+    """Keep what the pruned sends contributed to deliverability_daily."""
+    con.execute(marts.sql(RECORD_PRUNED_COUNTS), [pruned_at])
+
+
+def record_pruned_deliveries(con: duckdb.DuckDBPyConnection, marts: Marts, pruned_at: datetime) -> int:
+    """Keep each address's latest delivery among the pruned messages; how many addresses."""
+    return int(con.execute(marts.sql(RECORD_PRUNED_DELIVERIES), [pruned_at]).fetchone()[0])
+
+
+def record_pruned_recipients(con: duckdb.DuckDBPyConnection, marts: Marts, pruned_at: datetime) -> None:
+    """Keep each pruned recipient's status, so a late bounce can give the message back."""
+    con.execute(marts.sql(RECORD_PRUNED_RECIPIENTS), [pruned_at])
+
+
+def record_pruned_messages(con: duckdb.DuckDBPyConnection, marts: Marts, pruned_at: datetime) -> None:
+    """Name the pruned messages, with their recipients recorded."""
+    con.execute(marts.sql(RECORD_PRUNED_MESSAGES), [pruned_at])
+
+
+def delete_pruned(con: duckdb.DuckDBPyConnection) -> tuple[int, dict[str, int]]:
+    """Remove the pruned messages' raw events and dbt rows; the events and rows per table removed."""
+    in_candidates = "where message_id in (select message_id from prune_candidates)"
+    events = con.execute(f"delete from raw.ses_events {in_candidates}").fetchone()[0]
+    deleted_by_table: dict[str, int] = {}
+    for schema, table in con.execute(DBT_TABLES_WITH_MESSAGE_ID, [list(PYTHON_SCHEMAS)]).fetchall():
+        deleted = con.execute(f"delete from {_quote(schema)}.{_quote(table)} {in_candidates}").fetchone()[0]
+        deleted_by_table[f"{schema}.{table}"] = int(deleted)
+    con.execute("drop table prune_candidates")
+    return int(events), deleted_by_table
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection) -> int | None:
+    """Write the deletions into the file and free their blocks; the bytes now free for reuse.
+
+    CHECKPOINT frees the blocks (VACUUM reclaims nothing in DuckDB); later loads reuse them rather than
+    the file shrinking."""
+    con.execute("force checkpoint")
+    size = con.execute("select total_blocks, free_blocks, block_size from pragma_database_size()").fetchone()
+    return int(size[1]) * int(size[2]) if size else None
+
 
 def _file_bytes(path: Path) -> int:
     wal = path.with_name(path.name + ".wal")
     return sum(p.stat().st_size for p in (path, wal) if p.exists())
-
-
-def _dbt_tables_with_message_id(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    rows = con.execute(
-        """
-        select c.table_schema, c.table_name
-        from information_schema.columns c
-        join information_schema.tables t
-          on t.table_catalog = c.table_catalog and t.table_schema = c.table_schema and t.table_name = c.table_name
-        where c.column_name = 'message_id'
-          and t.table_type = 'BASE TABLE'
-          and c.table_catalog = current_database()
-          and c.table_schema not in ?
-          and c.table_schema not like 'temp%'
-        order by 1, 2
-        """,
-        [list(PYTHON_SCHEMAS)],
-    ).fetchall()
-    return [(schema, table) for schema, table in rows]
 
 
 def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
@@ -103,176 +319,3 @@ def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column:
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def prune(settings: Settings) -> dict[str, Any]:
-    if settings.retention_days < SOFT_BOUNCE_EXPIRY_DAYS:
-        raise ConfigError(
-            f"BOUNCEHOUSE_RETENTION_DAYS / --retention-days is {settings.retention_days}; it must be at least "
-            f"{SOFT_BOUNCE_EXPIRY_DAYS} (the soft-bounce expiry): ingest drops late deliveries of pruned messages, "
-            "and one dropped sooner could still clear a soft-bounce suppression"
-        )
-    cutoff = settings.now() - timedelta(days=settings.retention_days)
-    path = Path(settings.warehouse)
-    bytes_before = _file_bytes(path)
-    pruned_at = datetime.now(UTC).replace(tzinfo=None)
-    counts: dict[str, Any] = {"cutoff": cutoff.isoformat(sep=" "), "retention_days": settings.retention_days}
-
-    with warehouse.session(path, lock_timeout=settings.lock_timeout) as con:
-        message_status = warehouse.find_relation(con, "message_status")
-        if message_status is None:
-            raise ConfigError(
-                "the warehouse has no message_status: run `python -m bouncehouse transform` before prune"
-            )
-        classified = warehouse.find_relation(con, "int_recipient_events_classified")
-        if classified is None:
-            raise ConfigError(
-                "the warehouse has no int_recipient_events_classified: run `python -m bouncehouse transform` before prune"
-            )
-        bytes_before = _file_bytes(path)
-        # The digest's own emails are pruned like any clean send, but deliverability_daily never counted
-        # them, so they add nothing to raw.pruned_sends_daily.
-        schema, table = (part.strip('"') for part in message_status.split("."))
-        has_is_digest = _has_column(con, schema, table, "is_digest")
-        tracked_only = "and not is_digest" if has_is_digest else ""
-        is_digest = "coalesce(is_digest, false)" if has_is_digest else "false"
-        statuses = list(PRUNABLE_STATUSES)
-        con.execute("begin transaction")
-        try:
-            # Decided from raw events as well as the mart, so an event that arrived after the last
-            # transform (a late bounce) still protects its message, and a message with any event
-            # loaded after message_status's watermark (the point up to which its incremental run has
-            # processed every load) waits: its status, recipients and counts may be stale.
-            con.execute(
-                f"""
-                create or replace temp table prune_candidates as
-                with status as (
-                    select message_id,
-                           bool_and(final_status in ?) as all_prunable,
-                           max(last_event_at) as last_status_event
-                    from {message_status}
-                    group by message_id
-                ),
-                watermark as (
-                    select max(last_loaded_at) as seen_until from {message_status}
-                ),
-                raw_events as (
-                    select message_id,
-                           max(event_at) as last_raw_event,
-                           count_if(event_type in ?) as kept_events,
-                           max(loaded_at) as last_raw_loaded
-                    from raw.ses_events
-                    where message_id is not null
-                    group by message_id
-                )
-                select s.message_id, coalesce(r.last_raw_loaded <= w.seen_until, true) as seen
-                from status s
-                cross join watermark w
-                left join raw_events r using (message_id)
-                where s.all_prunable
-                  and coalesce(r.kept_events, 0) = 0
-                  and greatest(coalesce(r.last_raw_event, s.last_status_event), s.last_status_event) < ?
-                """,
-                [statuses, list(KEEP_EVENT_TYPES), cutoff],
-            )
-            waiting = con.execute("delete from prune_candidates where not seen").fetchone()[0]
-            messages = con.execute("select count(*) from prune_candidates").fetchone()[0]
-            recipients = con.execute(
-                f"select count(*) from {message_status} where message_id in (select message_id from prune_candidates)"
-            ).fetchone()[0]
-            con.execute(
-                f"""
-                insert into raw.pruned_sends_daily (day, sent, delivered, delayed, pruned_at)
-                select sent_at::date, count(*), count_if(final_status = 'delivered'),
-                       count_if(final_status = 'delayed'), ?
-                from {message_status}
-                where message_id in (select message_id from prune_candidates) {tracked_only}
-                group by 1
-                """,
-                [pruned_at],
-            )
-            # What suppression_list asks of deliveries: the latest per address (it clears soft bounces).
-            delivered = con.execute(
-                f"""
-                insert into raw.pruned_deliveries (email, last_delivered_at, pruned_at)
-                select recipient, max(event_at), ?
-                from {classified}
-                where message_id in (select message_id from prune_candidates)
-                  and event_class = 'delivery' and recipient is not null and event_at is not null
-                group by recipient
-                on conflict (email) do update set
-                    last_delivered_at = greatest(last_delivered_at, excluded.last_delivered_at),
-                    pruned_at = excluded.pruned_at
-                """,
-                [pruned_at],
-            ).fetchone()[0]
-            # What message_status says of each recipient: should a late Bounce, Complaint or Reject bring
-            # the message back, dbt restores its recipients from these rows (stand-in events).
-            con.execute(
-                f"""
-                insert into raw.pruned_recipients (message_id, recipient, final_status, sent_at, status_at,
-                                                   last_event_at, last_loaded_at, opened, clicked, is_digest,
-                                                   tags, source_address, subject, pruned_at)
-                select message_id, recipient, final_status, sent_at, status_at, last_event_at, last_loaded_at,
-                       coalesce(opened, false), coalesce(clicked, false), {is_digest}, tags, source_address,
-                       subject, ?
-                from {message_status}
-                where message_id in (select message_id from prune_candidates)
-                """,
-                [pruned_at],
-            )
-            con.execute(
-                f"""
-                insert into raw.pruned_messages (message_id, sent_at, pruned_at, recipients_recorded)
-                select message_id, min(sent_at), ?, true
-                from {message_status}
-                where message_id in (select message_id from prune_candidates)
-                group by message_id
-                """,
-                [pruned_at],
-            )
-            events = con.execute(
-                "delete from raw.ses_events where message_id in (select message_id from prune_candidates)"
-            ).fetchone()[0]
-            deleted_by_table: dict[str, int] = {}
-            for schema, table in _dbt_tables_with_message_id(con):
-                deleted = con.execute(
-                    f"delete from {_quote(schema)}.{_quote(table)} "
-                    "where message_id in (select message_id from prune_candidates)"
-                ).fetchone()[0]
-                deleted_by_table[f"{schema}.{table}"] = int(deleted)
-            con.execute("drop table prune_candidates")
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-        # CHECKPOINT writes the deletions into the file and frees their blocks (VACUUM reclaims
-        # nothing in DuckDB); freed blocks are reused by later loads rather than returned to the OS.
-        con.execute("force checkpoint")
-        size = con.execute(
-            "select total_blocks, free_blocks, block_size from pragma_database_size()"
-        ).fetchone()
-    bytes_after = _file_bytes(path)
-    # Analysts read the published snapshot: refresh it if there is one, so it too forgets the pruned sends.
-    if warehouse.snapshot_path(path).exists():
-        warehouse.publish_snapshot(path, lock_timeout=settings.lock_timeout)
-
-    counts.update(
-        {
-            "messages": int(messages),
-            "waiting": int(waiting),
-            "recipients": int(recipients),
-            "pruned_deliveries": int(delivered),
-            "events": int(events),
-            "mart_rows": deleted_by_table,
-            "bytes_before": bytes_before,
-            "bytes_after": bytes_after,
-            "free_bytes": int(size[1]) * int(size[2]) if size else None,
-        }
-    )
-    log.info(
-        "prune (sends older than %s): %d messages, %d recipients, %d events removed (%d waiting for the next "
-        "transform); %d -> %d bytes (%s free for reuse)",
-        cutoff, messages, recipients, events, waiting, bytes_before, bytes_after, counts["free_bytes"],
-    )  # fmt: skip
-    return counts

@@ -24,9 +24,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from bouncehouse import warehouse
-from bouncehouse.config import Settings
-from bouncehouse.errors import ConfigError, TransformError
+from bouncehouse.config import Settings, dbt_project_dir
+from bouncehouse.errors import TransformError
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +36,7 @@ log = logging.getLogger(__name__)
 # fresh warehouse these tables are first created empty (`dbt run --empty`) before the real build.
 INCREMENTAL_MODELS = ("int_recipient_events_unioned", "message_status")
 WAREHOUSE_ENV = "BOUNCEHOUSE_WAREHOUSE"
-PROJECT_DIR_ENV = "BOUNCEHOUSE_DBT_PROJECT_DIR"
 _FAILED_STATUSES = ("error", "fail", "runtime error")
-
-
-def project_dir() -> Path:
-    """The dbt project: ``BOUNCEHOUSE_DBT_PROJECT_DIR`` if set, else ``dbt/`` at the repository root."""
-    configured = os.environ.get(PROJECT_DIR_ENV)
-    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "dbt"
-    if not (path / "dbt_project.yml").is_file():
-        raise ConfigError(
-            f"no dbt project at {path}: set {PROJECT_DIR_ENV} to the folder holding dbt_project.yml"
-        )
-    return path
 
 
 def _run_paths(project: Path, warehouse_path: Path) -> tuple[Path, Path]:
@@ -139,11 +129,9 @@ def _run_dbt(
     command: list[str], settings: Settings, extra: list[str], target_path: Path | None = None
 ) -> Any:
     """Run one dbt command on the warehouse, retrying while another process holds its lock."""
-    path = Path(settings.warehouse).resolve()
     # Creates the raw schema dbt reads as sources (and waits for the lock like every writer).
-    with warehouse.session(path, lock_timeout=settings.lock_timeout):
-        pass
-    project = project_dir()
+    path = warehouse.prepare(settings).resolve()
+    project = dbt_project_dir()
     run_target_path, log_path = _run_paths(project, path)
     target_path = target_path or run_target_path
     name = " ".join(command)
@@ -166,27 +154,25 @@ def _run_dbt(
     raise AssertionError("unreachable: lock_retries raises when it gives up")
 
 
-def _missing_tables(path: Path, names: tuple[str, ...], lock_timeout: float) -> list[str]:
-    with warehouse.session(path, lock_timeout=lock_timeout) as con:
-        present = {
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'main'"
-            ).fetchall()
-        }
+def _main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables dbt built in the main schema."""
+    rows = con.execute("select table_name from information_schema.tables where table_schema = 'main'")
+    return {name for (name,) in rows.fetchall()}
+
+
+def _missing_tables(settings: Settings, names: tuple[str, ...]) -> list[str]:
+    with warehouse.writer(settings) as con:
+        present = _main_tables(con)
     return [name for name in names if name not in present]
 
 
-def _mart_rows(path: Path, lock_timeout: float) -> dict[str, int | None]:
-    rows: dict[str, int | None] = {}
-    with warehouse.session(path, lock_timeout=lock_timeout) as con:
-        for mart in warehouse.MARTS:
-            found = con.execute(
-                "select count(*) from information_schema.tables where table_schema = 'main' and table_name = ?",
-                [mart],
-            ).fetchone()[0]
-            rows[mart] = con.execute(f"select count(*) from main.{mart}").fetchone()[0] if found else None
-    return rows
+def _mart_rows(settings: Settings) -> dict[str, int | None]:
+    with warehouse.writer(settings) as con:
+        present = _main_tables(con)
+        return {
+            mart: con.execute(f"select count(*) from main.{mart}").fetchone()[0] if mart in present else None
+            for mart in warehouse.MARTS
+        }
 
 
 def transform(settings: Settings, *, full_refresh: bool = False, select: str | None = None) -> dict[str, Any]:
@@ -204,9 +190,10 @@ def transform(settings: Settings, *, full_refresh: bool = False, select: str | N
         settings.now().isoformat(sep=" "),
         " (full refresh)" if full_refresh else "",
     )
-    path = Path(settings.warehouse).resolve()
-    if _missing_tables(path, INCREMENTAL_MODELS, settings.lock_timeout):
-        log.info("transform: first build on %s: creating the incremental models empty first", path)
+    if _missing_tables(settings, INCREMENTAL_MODELS):
+        log.info(
+            "transform: first build on %s: creating the incremental models empty first", settings.warehouse
+        )
         empty = _run_dbt(["run"], settings, ["--empty", "--select", "+config.materialized:incremental"])
         if not empty.success:
             raise TransformError(_failure_line("run --empty", empty))
@@ -232,8 +219,8 @@ def transform(settings: Settings, *, full_refresh: bool = False, select: str | N
             key = {"pass": "tests_passed", "warn": "tests_warned"}.get(status, "tests_failed")
             if status != "skipped":
                 counts[key] += 1
-    counts["rows"] = _mart_rows(path, settings.lock_timeout)
-    snapshot = warehouse.publish_snapshot(path, lock_timeout=settings.lock_timeout)
+    counts["rows"] = _mart_rows(settings)
+    snapshot = warehouse.publish(settings)
     counts["as_of"] = settings.now().isoformat(sep=" ")
     counts["snapshot"] = str(snapshot)
     counts["seconds"] = round(time.monotonic() - started, 2)
@@ -247,7 +234,7 @@ def transform(settings: Settings, *, full_refresh: bool = False, select: str | N
 def build_docs(settings: Settings) -> dict[str, Any]:
     """``dbt docs generate`` into ``dbt/target`` (index.html, manifest.json, catalog.json)."""
     started = time.monotonic()
-    target = project_dir() / "target"
+    target = dbt_project_dir() / "target"
     result = _run_dbt(["docs", "generate"], settings, [], target_path=target)
     if not result.success:
         raise TransformError(_failure_line("docs generate", result))

@@ -251,6 +251,13 @@ def reader(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnecti
     return session(settings.warehouse, read_only=True, lock_timeout=settings.lock_timeout)
 
 
+def prepare(settings: Settings) -> Path:
+    """Create the warehouse file and its raw schema (the sources dbt reads), waiting for the lock."""
+    with writer(settings):
+        pass
+    return Path(settings.warehouse)
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """One all-or-nothing unit of work: commit when the block ends, roll back when it raises.
@@ -316,6 +323,11 @@ def publish_snapshot(path: Path, *, lock_timeout: float = 600.0) -> Path:
         con.close()
     os.replace(tmp, target)
     return target
+
+
+def publish(settings: Settings) -> Path:
+    """``publish_snapshot`` of the configured warehouse; returns the snapshot's absolute path."""
+    return publish_snapshot(Path(settings.warehouse).resolve(), lock_timeout=settings.lock_timeout)
 
 
 def find_relation(con: duckdb.DuckDBPyConnection, name: str) -> str | None:

@@ -209,3 +209,13 @@ def test_an_unreachable_mail_server_never_masks_the_failure(
     )
     orchestration.notify_failure(_failure_context())  # does not raise
     assert "could not send the failure alert" in caplog.text
+
+
+def test_a_true_false_setting_it_cannot_read_is_one_clear_error() -> None:
+    """A typo in a catchup flag used to mean "false" without a word; now it names the variable."""
+    from bouncehouse.config import load_dag_settings
+
+    assert load_dag_settings({"BOUNCEHOUSE_DIGEST_CATCHUP": "Yes"}).digest_catchup is True
+    assert load_dag_settings({}).prune_catchup is False
+    with pytest.raises(ConfigError, match="BOUNCEHOUSE_PRUNE_CATCHUP must be true or false, got 'ture'"):
+        load_dag_settings({"BOUNCEHOUSE_PRUNE_CATCHUP": "ture"})

@@ -14,32 +14,24 @@ idempotent outbox) sends again; 'sending' means a process died mid-transmission 
 unknown: it is reported as ``unconfirmed`` and not resent, because a missing digest is recoverable
 (delete the row and re-run) and a duplicate is not.
 
-Owned claims: each run has a token (``claimed_by``); a claim is one compare-and-set, read and written in
-one transaction of one warehouse session, and holds a lease (``lease_until``) the run renews at each
-step. A run takes a row only when there is none, or it is 'retrying' (or 'sending' on the outbox) and
-its lease has run out; every later change checks ``claimed_by``, and a run whose claim was taken over
-stops. So an operator's hand run and the DAG on the same day never both send one route: the later one
-reports ``in_progress`` for it.
+Owned claims (``digest/claims.py``): each run has a token (``claimed_by``) and takes a route's row with
+one compare-and-set under a lease it renews; every later change checks the owner, and a run whose claim
+was taken over stops. So an operator's hand run and the DAG on the same day never both send one route:
+the later one reports ``in_progress`` for it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from typing import Any
-
-import duckdb
 
 from bouncehouse import warehouse
 from bouncehouse.config import Settings
 from bouncehouse.digest.chart import rates_chart_png
+from bouncehouse.digest.claims import ClaimRow, RouteClaim, RouteOutcome, new_owner, one_line, utcnow
+from bouncehouse.digest.claims import take_claim as _claim  # a module attribute: tests step in after it
 from bouncehouse.digest.compose import compose_digest, message_key
 from bouncehouse.digest.data import (
     AccountStats,
@@ -66,13 +58,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 4
 FIRST_RETRY_DELAY = 1.0  # seconds; doubles on each retry (1, 2, 4)
-# How long a claim stays this run's without a word from it. Every step renews it, and the longest gap
-# between two steps of a live run is a backoff (at most 4 s) plus waiting for the warehouse lock. Safety
-# never depends on it (every change checks the owner); it only decides how soon a run that died between
-# attempts leaves its route to the next run (an Airflow retry comes a minute or more later).
-LEASE = timedelta(seconds=60)
-CLAIM_TRIES = 3
-
 # Outcomes that leave a route sent; any other fails the run once every route has had its turn.
 DONE = ("sent", "already_sent")
 # Not a failure of the run: the rule "never to a suppressed address" was kept, and nothing was sent that
@@ -81,22 +66,16 @@ REPORTED_ONLY = ("undeliverable",)
 
 
 @dataclass(frozen=True)
-class RouteOutcome:
-    """What became of one route: sent | already_sent | unconfirmed | failed | in_progress | undeliverable
-    (``claimed`` only between ``_claim`` and the send), and for the last four, why, for the operator."""
+class _Run:
+    """What every route of one run shares."""
 
-    outcome: str
-    problem: str | None = None
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def new_owner() -> str:
-    """This run's token in ``ops.digest_log.claimed_by``: host and pid for people, a random part so two
-    runs never share it."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    settings: Settings
+    owner: str
+    transport: Transport
+    sender: str
+    account: AccountStats
+    suppressed: dict[str, Suppression]
+    chart_png: bytes
 
 
 def send_digests(
@@ -117,8 +96,7 @@ def send_digests(
         smtp.from_email if smtp and smtp.from_email and transport.name == "smtp" else None
     ) or settings.digest_sender
     owner = new_owner()
-
-    with warehouse.session(settings.warehouse, lock_timeout=settings.lock_timeout) as con:
+    with warehouse.writer(settings) as con:
         data = load_digest_data(con, routes, day)
         suppressed = load_suppressions(con, {a for r in routes for a in r.admins}, settings.now())
     log.info(
@@ -126,48 +104,15 @@ def send_digests(
         day, len(routes), sum(len(r.rows) for r in data.routes),
         data.account.bounce.value, data.account.complaint.value, owner,
     )  # fmt: skip
-    chart_png = rates_chart_png(data.account.series)
-
-    counts: dict[str, Any] = {
-        "day": day.isoformat(),
-        "transport": transport.name,
-        "routes": len(routes),
-        "sent": 0,
-        "already_sent": 0,
-        "unconfirmed": 0,
-        "failed": 0,
-        "in_progress": 0,
-        "undeliverable": 0,
-        "admins_skipped": 0,
-        "recipients_listed": 0,
-        "problems": {},
-    }
+    run = _Run(
+        settings, owner, transport, sender, data.account, suppressed, rates_chart_png(data.account.series)
+    )
+    counts = _new_counts(day.isoformat(), transport.name, len(routes))
     reasons: list[str] = []
     for index, route_day in enumerate(data.routes, start=1):
-        name = route_day.route.name
-        skipped = {a: suppressed[a] for a in route_day.route.admins if a in suppressed}
-        recipients = [a for a in route_day.route.admins if a not in suppressed]
-        if recipients:
-            result = _send_route(
-                settings, owner, transport, route_day, data.account, sender, recipients, skipped, chart_png
-            )
-        else:
-            result = RouteOutcome(
-                "undeliverable",
-                f"every admin is suppressed ({', '.join(sorted(skipped))}): "
-                "give the route an admin who can receive it in the routes file",
-            )
-            log.error("digest %s/%s: not sent: %s", day, name, result.problem)
-        counts[result.outcome] += 1
-        if result.outcome == "sent":
-            counts["admins_skipped"] += len(skipped)
-            counts["recipients_listed"] += len(route_day.rows)
-        if result.outcome not in DONE:
-            counts["problems"][name] = result.outcome
-        if result.outcome not in DONE + REPORTED_ONLY:
-            reasons.append(f"{name}: {result.problem or result.outcome}")
-        log.info("digest %d/%d route %r: %s", index, len(data.routes), name, result.outcome)
-
+        result = _route_turn(run, route_day)
+        reasons += _count(counts, route_day, result, suppressed)
+        log.info("digest %d/%d route %r: %s", index, len(data.routes), route_day.route.name, result.outcome)
     log.info(
         "digest for %s: %d sent, %d already sent, %d unconfirmed, %d failed, %d in progress elsewhere, "
         "%d undeliverable",
@@ -185,233 +130,140 @@ def send_digests(
     return counts
 
 
-def _one_line(text: object) -> str:
-    """An error as one line (SMTP replies can span several)."""
-    return " ".join(str(text).split())
+def _new_counts(day: str, transport: str, routes: int) -> dict[str, Any]:
+    outcomes = ("sent", "already_sent", "unconfirmed", "failed", "in_progress", "undeliverable")
+    return {
+        "day": day,
+        "transport": transport,
+        "routes": routes,
+        **dict.fromkeys(outcomes, 0),
+        "admins_skipped": 0,
+        "recipients_listed": 0,
+        "problems": {},
+    }
+
+
+def _route_turn(run: _Run, route_day: RouteDay) -> RouteOutcome:
+    """Send the route to its admins who are not suppressed; undeliverable when none is left."""
+    skipped = {a: run.suppressed[a] for a in route_day.route.admins if a in run.suppressed}
+    recipients = [a for a in route_day.route.admins if a not in run.suppressed]
+    if recipients:
+        return _send_route(run, route_day, recipients, skipped)
+    result = RouteOutcome(
+        "undeliverable",
+        f"every admin is suppressed ({', '.join(sorted(skipped))}): "
+        "give the route an admin who can receive it in the routes file",
+    )
+    log.error("digest %s/%s: not sent: %s", run.account.day, route_day.route.name, result.problem)
+    return result
+
+
+def _count(
+    counts: dict[str, Any], route_day: RouteDay, result: RouteOutcome, suppressed: dict[str, Suppression]
+) -> list[str]:
+    """Add one route's outcome to the counts; why it fails the run, if it does."""
+    name = route_day.route.name
+    counts[result.outcome] += 1
+    if result.outcome == "sent":
+        counts["admins_skipped"] += sum(1 for a in route_day.route.admins if a in suppressed)
+        counts["recipients_listed"] += len(route_day.rows)
+    if result.outcome not in DONE:
+        counts["problems"][name] = result.outcome
+    if result.outcome not in DONE + REPORTED_ONLY:
+        return [f"{name}: {result.problem or result.outcome}"]
+    return []
 
 
 def _send_route(
-    settings: Settings,
-    owner: str,
-    transport: Transport,
-    route_day: RouteDay,
-    account: AccountStats,
-    sender: str,
-    recipients: list[str],
-    skipped: dict[str, Suppression],
-    chart_png: bytes,
+    run: _Run, route_day: RouteDay, recipients: list[str], skipped: dict[str, Suppression]
 ) -> RouteOutcome:
     """Claim, send with retries, record; stop as soon as another run has taken the claim over."""
-    name, day = route_day.route.name, account.day
+    transport, sender = run.transport, run.sender
     message = compose_digest(
-        route_day, account, sender=sender, recipients=recipients, skipped=skipped,
-        chart_png=chart_png, generated_at=_utcnow(),
+        route_day, run.account, sender=sender, recipients=recipients, skipped=skipped,
+        chart_png=run.chart_png, generated_at=utcnow(),
     )  # fmt: skip
-    decision = _claim(
-        settings,
-        name,
-        day,
-        partial(
-            _claim_in,
-            owner=owner,
-            transport=transport,
-            name=name,
-            day=day,
-            recipients=recipients,
-            skipped=skipped,
-            subject=message["Subject"],
-            message_id=message["Message-ID"],
-            route_day=route_day,
-        ),
+    claim = RouteClaim(run.settings, run.owner, route_day.route.name, run.account.day)
+    row = ClaimRow(
+        transport=transport.name,
+        idempotent=transport.idempotent,
+        recipients=recipients,
+        skipped=sorted(skipped),
+        subject=message["Subject"],
+        message_id=message["Message-ID"],
+        bounced=route_day.hard_bounced + route_day.soft_bounced,
+        complained=route_day.complained,
     )
+    decision = _claim(claim, row)
     if decision.outcome != "claimed":
         return decision
-
-    key = message_key(name, day.isoformat())
+    key = message_key(claim.route, claim.day.isoformat())
     delay = FIRST_RETRY_DELAY
     for attempt in range(1, MAX_ATTEMPTS + 1):
         # From 'retrying' to 'sending' only if the claim is still ours and nobody sent meanwhile.
-        if not _update(settings, owner, name, day, expect="retrying", state="sending", attempts=attempt):
-            return _taken_over(name, day)
+        if not claim.update(expect="retrying", state="sending", attempts=attempt):
+            return claim.taken_over()
         try:
             ref = transport.send(message, sender=sender, recipients=recipients, key=key)
         except TemporaryFailure as exc:
-            if not _update(settings, owner, name, day, state="retrying", last_error=str(exc)):
-                return _taken_over(name, day)
+            if not claim.update(state="retrying", last_error=str(exc)):
+                return claim.taken_over()
             if attempt == MAX_ATTEMPTS:
-                log.error("digest %s/%s: giving up after %d attempts: %s", day, name, attempt, exc)
-                _release(settings, owner, name, day)
-                return RouteOutcome(
-                    "failed",
-                    f"not sent after {attempt} attempts over {transport.name} ({_one_line(exc)}); "
-                    "a re-run tries again",
-                )
+                return _gave_up(claim, transport, attempt, exc)
             log.warning(
                 "digest %s/%s: attempt %d/%d failed (%s); retrying in %.0fs",
-                day,
-                name,
-                attempt,
-                MAX_ATTEMPTS,
-                exc,
-                delay,
-            )
+                claim.day, claim.route, attempt, MAX_ATTEMPTS, exc, delay,
+            )  # fmt: skip
             time.sleep(delay)
             delay *= 2
         except PermanentFailure as exc:
-            log.error("digest %s/%s: not sent: %s", day, name, exc)
-            _release(settings, owner, name, day)
-            return RouteOutcome("failed", f"not sent over {transport.name} ({_one_line(exc)})")
+            log.error("digest %s/%s: not sent: %s", claim.day, claim.route, exc)
+            claim.release()
+            return RouteOutcome("failed", f"not sent over {transport.name} ({one_line(exc)})")
         except UncertainFailure as exc:
-            # Leave the claim in 'sending': a re-run reports it instead of risking a second copy.
-            # The run lets go of it at once, so the next run reports it as unconfirmed straight away.
-            _update(settings, owner, name, day, state="sending", last_error=str(exc), hold=False)
-            log.error(
-                "digest %s/%s: outcome unknown (%s); not retried. If no admin received it, run "
-                "`delete from ops.digest_log where route = '%s' and digest_day = '%s'` and re-run",
-                day, name, exc, name, day,
-            )  # fmt: skip
-            return RouteOutcome(
-                "unconfirmed",
-                f"outcome unknown ({_one_line(exc)}), not retried: if no admin received it, delete its "
-                "ops.digest_log row and re-run; if they did, set its state to 'sent'",
-            )
+            return _unconfirmed(claim, exc)
         else:
-            if not _update(
-                settings, owner, name, day, state="sent", message_ref=ref, sent_at=_utcnow(), last_error=None
-            ):
-                # Only the idempotent outbox lets a 'sending' claim be taken over: the same file again.
-                return _taken_over(name, day)
-            log.info(
-                "digest %s/%s: sent to %d admin(s) via %s (%s)",
-                day,
-                name,
-                len(recipients),
-                transport.name,
-                ref,
-            )
-            return RouteOutcome("sent")
+            return _sent(claim, transport, ref, len(recipients))
     raise AssertionError("unreachable")  # the loop always returns
 
 
-def _taken_over(name: str, day: date) -> RouteOutcome:
-    log.warning("digest %s/%s: another run took this route's claim over; leaving the route to it", day, name)
-    return RouteOutcome("in_progress", "another run took its claim over; re-run later to confirm it was sent")
+def _gave_up(claim: RouteClaim, transport: Transport, attempts: int, exc: Exception) -> RouteOutcome:
+    """Every attempt met a temporary failure: nothing went out, so the next run may send it."""
+    log.error("digest %s/%s: giving up after %d attempts: %s", claim.day, claim.route, attempts, exc)
+    claim.release()
+    return RouteOutcome(
+        "failed",
+        f"not sent after {attempts} attempts over {transport.name} ({one_line(exc)}); a re-run tries again",
+    )
 
 
-def _claim(
-    settings: Settings, name: str, day: date, claim_in: Callable[[duckdb.DuckDBPyConnection], RouteOutcome]
-) -> RouteOutcome:
-    """Take (route, day) for this run: read and write in one transaction of one warehouse session.
-
-    DuckDB lets one process at a time open the file for writing, so no other run acts between the read
-    and the write; two connections of one process conflict at the write or the commit instead, and the
-    claim is looked at again. Returns ``claimed`` or why not.
-    """
-    for _ in range(CLAIM_TRIES):
-        try:
-            with warehouse.session(settings.warehouse, lock_timeout=settings.lock_timeout) as con:
-                con.execute("begin transaction")
-                decision = claim_in(con)
-                con.execute("commit")
-                return decision
-        except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
-            log.info("digest %s/%s: claim met another claim (%s); looking again", day, name, _one_line(exc))
-    return RouteOutcome("in_progress", "another run kept claiming it at the same moment; re-run to confirm")
-
-
-def _claim_in(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    owner: str,
-    transport: Transport,
-    name: str,
-    day: date,
-    recipients: list[str],
-    skipped: dict[str, Suppression],
-    subject: str,
-    message_id: str,
-    route_day: RouteDay,
-) -> RouteOutcome:
-    now = _utcnow()
-    existing = con.execute(
-        "select state, transport, claimed_by, lease_until from ops.digest_log where route = ? and digest_day = ?",
-        [name, day],
-    ).fetchone()
-    if existing is not None:
-        state, previous_transport, holder, lease_until = existing
-        if state == "sent":
-            return RouteOutcome("already_sent")
-        held = holder is not None and holder != owner and lease_until is not None and lease_until > now
-        # 'sending' = a transmission whose outcome nobody saw; only an idempotent transport (the outbox
-        # rewrites the same file) may safely do it again, and only once its run has let go of it.
-        redoable = state == "retrying" or (previous_transport == transport.name and transport.idempotent)
-        if held:
-            log.warning(
-                "digest %s/%s: another run (%s) holds the claim until %s (state %r); leaving the route to it",
-                day, name, holder, f"{lease_until:%H:%M:%S}", state,
-            )  # fmt: skip
-            return RouteOutcome(
-                "in_progress",
-                f"being sent by another run ({holder}, state '{state}', claim held until "
-                f"{lease_until:%Y-%m-%d %H:%M:%S} UTC); re-run later to confirm it was sent",
-            )
-        if not redoable:
-            log.error(
-                "digest %s/%s: a previous send's outcome is unknown (state 'sending'); not resending. "
-                "If no admin received it, delete its ops.digest_log row and re-run",
-                day, name,
-            )  # fmt: skip
-            return RouteOutcome(
-                "unconfirmed",
-                f"an earlier send's outcome is unknown (ops.digest_log state 'sending' over {previous_transport}), "
-                "not resent: if no admin received it, delete its row and re-run; if they did, set its state to 'sent'",
-            )
-        con.execute("delete from ops.digest_log where route = ? and digest_day = ?", [name, day])
-    con.execute(
-        """
-        insert into ops.digest_log (route, digest_day, state, recipients, skipped, transport, message_id,
-                                    subject, bounced, complained, attempts, claimed_at, claimed_by, lease_until)
-        values (?, ?, 'retrying', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
-        """,
-        [
-            name, day, recipients, sorted(skipped), transport.name, message_id, subject,
-            route_day.hard_bounced + route_day.soft_bounced, route_day.complained, now, owner, now + LEASE,
-        ],
+def _unconfirmed(claim: RouteClaim, exc: Exception) -> RouteOutcome:
+    """Leave the claim in 'sending': a re-run reports it instead of risking a second copy. The run lets
+    go of it at once, so the next run reports it as unconfirmed straight away."""
+    claim.update(state="sending", last_error=str(exc), hold=False)
+    log.error(
+        "digest %s/%s: outcome unknown (%s); not retried. If no admin received it, run "
+        "`delete from ops.digest_log where route = '%s' and digest_day = '%s'` and re-run",
+        claim.day, claim.route, exc, claim.route, claim.day,
     )  # fmt: skip
-    return RouteOutcome("claimed")
+    return RouteOutcome(
+        "unconfirmed",
+        f"outcome unknown ({one_line(exc)}), not retried: if no admin received it, delete its "
+        "ops.digest_log row and re-run; if they did, set its state to 'sent'",
+    )
 
 
-_UPDATABLE = {"state", "attempts", "message_ref", "sent_at", "last_error"}
-
-
-def _update(
-    settings: Settings,
-    owner: str,
-    name: str,
-    day: date,
-    *,
-    expect: str | None = None,
-    hold: bool = True,
-    **values: Any,
-) -> bool:
-    """Change this run's claim and renew its lease (or, ``hold=False``, end it); False when the row is
-    no longer ours (or, with ``expect``, no longer in that state): the caller must stop."""
-    assert set(values) <= _UPDATABLE, values
-    assignments = ", ".join(f"{column} = ?" for column in values)
-    condition = "route = ? and digest_day = ? and claimed_by = ?" + (" and state = ?" if expect else "")
-    now = _utcnow()
-    with warehouse.session(settings.warehouse, lock_timeout=settings.lock_timeout) as con:
-        [changed] = con.execute(
-            f"update ops.digest_log set {assignments}, lease_until = ? where {condition}",
-            [*values.values(), now + LEASE if hold else now, name, day, owner, *([expect] if expect else [])],
-        ).fetchone()
-    return changed == 1
-
-
-def _release(settings: Settings, owner: str, name: str, day: date) -> None:
-    """Drop this run's claim on an email that certainly did not go out, so the next run sends it."""
-    with warehouse.session(settings.warehouse, lock_timeout=settings.lock_timeout) as con:
-        con.execute(
-            "delete from ops.digest_log where route = ? and digest_day = ? and claimed_by = ?",
-            [name, day, owner],
-        )
+def _sent(claim: RouteClaim, transport: Transport, ref: str, recipients: int) -> RouteOutcome:
+    """Record the send; only the idempotent outbox lets a 'sending' claim be taken over (the same file
+    again), so a claim lost here means another run wrote it too."""
+    if not claim.update(state="sent", message_ref=ref, sent_at=utcnow(), last_error=None):
+        return claim.taken_over()
+    log.info(
+        "digest %s/%s: sent to %d admin(s) via %s (%s)",
+        claim.day,
+        claim.route,
+        recipients,
+        transport.name,
+        ref,
+    )
+    return RouteOutcome("sent")

@@ -29,8 +29,8 @@ from bouncehouse.errors import ConfigError
 
 # Deliberately simple: one @, no spaces, a dot in the domain (or localhost for local test setups).
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@(?:[a-z0-9-]+(?:\.[a-z0-9-]+)+|localhost)$")
-_ROUTE_KEYS = {"name", "admins", "when"}
-_WHEN_KEYS = {"tag", "equals"}
+_ROUTE_KEYS = ("name", "admins", "when")
+_WHEN_KEYS = ("tag", "equals")
 
 
 @dataclass(frozen=True)
@@ -115,15 +115,18 @@ def parse_routes(document: Any, *, where: str = "routes file") -> list[Route]:
     return routes
 
 
+def _only_keys(item: Mapping[Any, Any], allowed: tuple[str, ...], problem: str) -> None:
+    """A typo in a key must not silently drop a condition or an admin."""
+    unknown = set(item) - set(allowed)
+    if unknown:
+        raise ConfigError(f"{problem} {', '.join(sorted(map(str, unknown)))} (allowed: {', '.join(allowed)})")
+
+
 def _parse_route(item: Any, index: int, where: str) -> Route:
     label = f"{where}: route #{index}"
     if not isinstance(item, Mapping):
         raise ConfigError(f"{label} must be a mapping with name, admins and optional when")
-    unknown = set(item) - _ROUTE_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{label}: unknown key(s) {', '.join(sorted(map(str, unknown)))} (allowed: name, admins, when)"
-        )
+    _only_keys(item, _ROUTE_KEYS, f"{label}: unknown key(s)")
     name = item.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{label} needs a `name:` (a non-empty string)")
@@ -161,11 +164,7 @@ def _parse_route(item: Any, index: int, where: str) -> Route:
         return Route(name=name, admins=tuple(admins))
     if not isinstance(when, Mapping):
         raise ConfigError(f"{label}: `when:` must be a mapping {{tag: NAME, equals: VALUE}}")
-    unknown = set(when) - _WHEN_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{label}: unknown key(s) in `when:` {', '.join(sorted(map(str, unknown)))} (allowed: tag, equals)"
-        )
+    _only_keys(when, _WHEN_KEYS, f"{label}: unknown key(s) in `when:`")
     tag, equals = when.get("tag"), when.get("equals")
     if not isinstance(tag, str) or not tag.strip():
         raise ConfigError(f"{label}: `when:` needs `tag:` (a tag name)")

@@ -15,14 +15,13 @@ import logging
 import os
 import smtplib
 import ssl as ssl_lib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Any, Protocol
 
-from bouncehouse.config import DIGEST_TAG_NAME, DIGEST_TAG_VALUE
+from bouncehouse.config import DIGEST_TAG_NAME, DIGEST_TAG_VALUE, SmtpSettings, load_smtp_settings
 from bouncehouse.errors import BouncehouseError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -52,52 +51,6 @@ class Transport(Protocol):
     def send(self, message: EmailMessage, *, sender: str, recipients: Sequence[str], key: str) -> str:
         """Send; return a reference to what was sent (file path, Message-ID, SES MessageId)."""
         ...
-
-
-def _truthy(value: str | None) -> bool:
-    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int = 25
-    username: str | None = None
-    password: str | None = None
-    starttls: bool = False
-    ssl: bool = False  # SMTPS (implicit TLS, usually port 465)
-    timeout: float = 30.0
-    from_email: str | None = None  # overrides the digest sender when set (the connection's From)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
-        """``BOUNCEHOUSE_SMTP_HOST`` (required), ``_PORT``, ``_USER``, ``_PASSWORD``, ``_STARTTLS``,
-        ``_SSL``, ``_TIMEOUT``, ``_FROM``: for running outside Airflow."""
-        env = os.environ if env is None else env
-        host = (env.get("BOUNCEHOUSE_SMTP_HOST") or "").strip()
-        if not host:
-            raise ConfigError(
-                "the smtp digest transport needs BOUNCEHOUSE_SMTP_HOST (and usually _PORT, _USER, _PASSWORD)"
-            )
-        use_ssl = _truthy(env.get("BOUNCEHOUSE_SMTP_SSL"))
-        port_text = (env.get("BOUNCEHOUSE_SMTP_PORT") or "").strip() or ("465" if use_ssl else "25")
-        try:
-            port = int(port_text)
-            timeout = float(env.get("BOUNCEHOUSE_SMTP_TIMEOUT") or 30)
-        except ValueError:
-            raise ConfigError(
-                f"BOUNCEHOUSE_SMTP_PORT / _TIMEOUT must be numbers, got {port_text!r} / {env.get('BOUNCEHOUSE_SMTP_TIMEOUT')!r}"
-            ) from None
-        return cls(
-            host=host,
-            port=port,
-            username=env.get("BOUNCEHOUSE_SMTP_USER") or None,
-            password=env.get("BOUNCEHOUSE_SMTP_PASSWORD") or None,
-            starttls=_truthy(env.get("BOUNCEHOUSE_SMTP_STARTTLS")),
-            ssl=use_ssl,
-            timeout=timeout,
-            from_email=env.get("BOUNCEHOUSE_SMTP_FROM") or None,
-        )
 
 
 class OutboxTransport:
@@ -282,7 +235,7 @@ def build_transport(
     if name == "outbox":
         return OutboxTransport(outbox)
     if name == "smtp":
-        return SmtpTransport(smtp or SmtpSettings.from_env())
+        return SmtpTransport(smtp or load_smtp_settings())
     if name == "ses":
         return SesTransport(ses_client)
     raise ConfigError(f"unknown digest transport {name!r}: use outbox, smtp or ses")
