@@ -173,6 +173,8 @@ class Settings:
     retention_days: int = DEFAULT_RETENTION_DAYS
     digest_transport: str = "outbox"
     digest_sender: str = DEFAULT_SENDER
+    # False: a digest email to several admins names none of them (they get it as a Bcc would).
+    digest_show_admins: bool = False
     # Seconds to keep retrying when another process holds the DuckDB write lock.
     lock_timeout: float = 600.0
     # Name of the Airflow connection used for S3 when running inside Airflow.
@@ -252,6 +254,9 @@ def load_settings(
         digest_sender=parse_header_text(
             "BOUNCEHOUSE_DIGEST_SENDER",
             str(read.get("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", DEFAULT_SENDER)),
+        ),
+        digest_show_admins=parse_true_false(
+            "BOUNCEHOUSE_DIGEST_SHOW_ADMINS", read.get("digest_show_admins", "BOUNCEHOUSE_DIGEST_SHOW_ADMINS")
         ),
         lock_timeout=parse_seconds(
             "BOUNCEHOUSE_LOCK_TIMEOUT", read.get("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0)
