@@ -32,6 +32,12 @@ DEFAULT_INGEST_BATCH_BYTES = 128 << 20
 # flat however much is loaded. A batch's records sit in memory until they commit; at 512MB DuckDB
 # spills them and ingest is a quarter slower (make bench), above 1GB nothing is gained.
 DEFAULT_INGEST_MEMORY_LIMIT = "1GB"
+# What one object or record may hold before ingest sets it aside (issue 14). Firehose records are at
+# most 1000 KiB and SNS messages 256 KiB; Firehose buffers at most 128 MiB before it compresses.
+DEFAULT_INGEST_MAX_RECORD_BYTES = 4 << 20
+DEFAULT_INGEST_MAX_OBJECT_BYTES = 256 << 20  # decompressed, for the record-by-record path
+# Objects per transaction, as well as bytes: many tiny objects make one batch's SQL slow.
+DEFAULT_INGEST_BATCH_OBJECTS = 1000
 # The dbt project when BOUNCEHOUSE_DBT_PROJECT_DIR is not set: dbt/ beside include/.
 DEFAULT_DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt"
 
@@ -107,6 +113,15 @@ def parse_path(value: str | os.PathLike[str], home: Path | None) -> Path:
     return home / candidate
 
 
+def parse_header_text(name: str, value: str) -> str:
+    """A value bound for an email header: a CR, LF or any other control character would end the header
+    (or start another), so it is a ConfigError, never a traceback or an injected header."""
+    bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029"), None)
+    if bad is not None:
+        raise ConfigError(f"{name} must be one line of printable text, but holds {bad!r}: {value!r}")
+    return value
+
+
 def parse_as_of(value: str | None) -> datetime | None:
     """Parse an ISO 8601 instant into a naive UTC datetime (the warehouse stores UTC as TIMESTAMP)."""
     if _blank(value):
@@ -163,6 +178,8 @@ class Settings:
     retention_days: int = DEFAULT_RETENTION_DAYS
     digest_transport: str = "outbox"
     digest_sender: str = DEFAULT_SENDER
+    # False: a digest email to several admins names none of them (they get it as a Bcc would).
+    digest_show_admins: bool = False
     # Seconds to keep retrying when another process holds the DuckDB write lock.
     lock_timeout: float = 600.0
     # Name of the Airflow connection used for S3 when running inside Airflow.
@@ -172,6 +189,9 @@ class Settings:
     source_is_default: bool = True
     ingest_batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES
     ingest_memory_limit: str = DEFAULT_INGEST_MEMORY_LIMIT
+    ingest_max_record_bytes: int = DEFAULT_INGEST_MAX_RECORD_BYTES
+    ingest_max_object_bytes: int = DEFAULT_INGEST_MAX_OBJECT_BYTES
+    ingest_batch_objects: int = DEFAULT_INGEST_BATCH_OBJECTS
     extra: Mapping[str, Any] = field(default_factory=dict)
     # SES in the loop (bouncehouse.ses): see _ses_fields.
     ses_sync: bool = False
@@ -247,7 +267,13 @@ def load_settings(
             read.get("digest_transport", "BOUNCEHOUSE_DIGEST_TRANSPORT", "outbox"),
             DIGEST_TRANSPORTS,
         ),
-        digest_sender=str(read.get("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", DEFAULT_SENDER)),
+        digest_sender=parse_header_text(
+            "BOUNCEHOUSE_DIGEST_SENDER",
+            str(read.get("digest_sender", "BOUNCEHOUSE_DIGEST_SENDER", DEFAULT_SENDER)),
+        ),
+        digest_show_admins=parse_true_false(
+            "BOUNCEHOUSE_DIGEST_SHOW_ADMINS", read.get("digest_show_admins", "BOUNCEHOUSE_DIGEST_SHOW_ADMINS")
+        ),
         lock_timeout=parse_seconds(
             "BOUNCEHOUSE_LOCK_TIMEOUT", read.get("lock_timeout", "BOUNCEHOUSE_LOCK_TIMEOUT", 600.0)
         ),
@@ -262,8 +288,22 @@ def load_settings(
             "BOUNCEHOUSE_INGEST_MEMORY_LIMIT",
             read.get(None, "BOUNCEHOUSE_INGEST_MEMORY_LIMIT", DEFAULT_INGEST_MEMORY_LIMIT),
         ),
+        **_ingest_limits(read),
         **_ses_fields(read),
     )
+
+
+def _ingest_limits(read: _Reader) -> dict[str, int]:
+    """Ingest's limits on what one record, one object and one batch may hold."""
+    limits = {
+        "ingest_max_record_bytes": ("BOUNCEHOUSE_INGEST_MAX_RECORD_BYTES", DEFAULT_INGEST_MAX_RECORD_BYTES),
+        "ingest_max_object_bytes": ("BOUNCEHOUSE_INGEST_MAX_OBJECT_BYTES", DEFAULT_INGEST_MAX_OBJECT_BYTES),
+        "ingest_batch_objects": ("BOUNCEHOUSE_INGEST_BATCH_OBJECTS", DEFAULT_INGEST_BATCH_OBJECTS),
+    }
+    return {
+        field_name: parse_whole_number(name, read.get(None, name, default))
+        for field_name, (name, default) in limits.items()
+    }
 
 
 def dbt_project_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -314,7 +354,8 @@ def load_smtp_settings(env: Mapping[str, str] | None = None) -> SmtpSettings:
         starttls=parse_true_false("BOUNCEHOUSE_SMTP_STARTTLS", read.get(None, "BOUNCEHOUSE_SMTP_STARTTLS")),
         ssl=use_ssl,
         timeout=parse_seconds("BOUNCEHOUSE_SMTP_TIMEOUT", read.get(None, "BOUNCEHOUSE_SMTP_TIMEOUT", 30)),
-        from_email=read.get(None, "BOUNCEHOUSE_SMTP_FROM"),
+        from_email=parse_header_text("BOUNCEHOUSE_SMTP_FROM", read.get(None, "BOUNCEHOUSE_SMTP_FROM", ""))
+        or None,
     )
 
 

@@ -18,6 +18,10 @@ class WarehouseBusyError(BouncehouseError):
     """Another process held the DuckDB file's write lock for longer than we were willing to wait."""
 
 
+class DiskFullError(BouncehouseError):
+    """A write to the warehouse (or its WAL or temp files) found its disk full; nothing half-written stays."""
+
+
 class TransformError(BouncehouseError):
     """dbt failed; the message names the failing node."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from bouncehouse.errors import ConfigError, WarehouseBusyError
+from bouncehouse.errors import ConfigError, DiskFullError, WarehouseBusyError
 
 if TYPE_CHECKING:
     from bouncehouse.config import Settings
@@ -230,8 +231,18 @@ def session(
         if not read_only:
             ensure_raw_schema(con)
         yield con
+    except duckdb.Error as exc:
+        raise disk_full_error(exc) or exc from None
     finally:
+        _close(con)
+
+
+def _close(con: duckdb.DuckDBPyConnection) -> None:
+    """Close (DuckDB checkpoints here); a full disk is one line, any other error stands."""
+    try:
         con.close()
+    except duckdb.Error as exc:
+        raise disk_full_error(exc) or exc from None
 
 
 def writer(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
@@ -260,13 +271,35 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("begin transaction")
     try:
         yield con
-    except BaseException:
+    except BaseException as exc:
         try:
             con.execute("rollback")
         except duckdb.Error as rollback_error:
             log.debug("rollback after a failed transaction: %s", rollback_error)
-        raise
-    con.execute("commit")
+        raise disk_full_error(exc) or exc from None
+    try:
+        con.execute("commit")
+    except duckdb.Error as exc:
+        raise disk_full_error(exc) or exc from None
+
+
+_NO_SPACE = re.compile(r'(?:file|directory) "([^"]+)"[^"]*No space left on device|No space left on device')
+
+
+def disk_full_error(exc: BaseException) -> DiskFullError | None:
+    """One line naming the full disk's folder, when ``exc`` is DuckDB finding no space left."""
+    match = _NO_SPACE.search(str(exc)) if isinstance(exc, duckdb.Error) else None
+    if match is None:
+        return None
+    where = (
+        f"the folder {Path(match.group(1)).parent} (writing {match.group(1)})"
+        if match.group(1)
+        else "the warehouse"
+    )
+    return DiskFullError(
+        f"no space left on the disk of {where}: nothing of this step was committed; "
+        "free some space and run again"
+    )
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:

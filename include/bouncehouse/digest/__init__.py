@@ -41,6 +41,7 @@ from bouncehouse.digest.data import (
     load_digest_data,
     load_suppressions,
 )
+from bouncehouse.digest.parts import Part, split_digest
 from bouncehouse.digest.routes import load_routes
 from bouncehouse.digest.transports import (
     PermanentFailure,
@@ -198,33 +199,60 @@ def _send_route(
     if decision.outcome != "claimed":
         return decision
     key = message_key(claim.route, claim.day.isoformat())
+    parts = split_digest(message, recipients, key, show_admins=run.settings.digest_show_admins)
+    return _send_parts(claim, transport, sender, parts)
+
+
+def _send_parts(claim: RouteClaim, transport: Transport, sender: str, parts: list[Part]) -> RouteOutcome:
+    """Send every part under the one claim. A retry resumes at the part that failed; once a part has
+    gone out the claim never goes back to 'retrying' (a run that dies then leaves 'sending', reported
+    as unconfirmed), so no admin ever gets the route's digest twice."""
+    refs: list[str] = []
     delay = FIRST_RETRY_DELAY
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        # From 'retrying' to 'sending' only if the claim is still ours and nobody sent meanwhile.
-        if not claim.update(expect="retrying", state="sending", attempts=attempt):
+        # To 'sending' only if the claim is still ours and nobody sent meanwhile.
+        if not claim.update(expect="sending" if refs else "retrying", state="sending", attempts=attempt):
             return claim.taken_over()
         try:
-            ref = transport.send(message, sender=sender, recipients=recipients, key=key)
+            for part in parts[len(refs) :]:
+                refs.append(
+                    transport.send(part.message, sender=sender, recipients=part.recipients, key=part.key)
+                )
         except TemporaryFailure as exc:
-            if not claim.update(state="retrying", last_error=str(exc)):
+            if not claim.update(
+                state="sending" if refs else "retrying", last_error=_progress(exc, refs, parts)
+            ):
                 return claim.taken_over()
             if attempt == MAX_ATTEMPTS:
-                return _gave_up(claim, transport, attempt, exc)
+                return (
+                    _unconfirmed(claim, _progress(exc, refs, parts))
+                    if refs
+                    else _gave_up(claim, transport, attempt, exc)
+                )
             log.warning(
                 "digest %s/%s: attempt %d/%d failed (%s); retrying in %.0fs",
-                claim.day, claim.route, attempt, MAX_ATTEMPTS, exc, delay,
+                claim.day, claim.route, attempt, MAX_ATTEMPTS, _progress(exc, refs, parts), delay,
             )  # fmt: skip
             time.sleep(delay)
             delay *= 2
         except PermanentFailure as exc:
+            if refs:
+                return _unconfirmed(claim, _progress(exc, refs, parts))
             log.error("digest %s/%s: not sent: %s", claim.day, claim.route, exc)
             claim.release()
             return RouteOutcome("failed", f"not sent over {transport.name} ({one_line(exc)})")
         except UncertainFailure as exc:
-            return _unconfirmed(claim, exc)
+            return _unconfirmed(claim, _progress(exc, refs, parts))
         else:
-            return _sent(claim, transport, ref, len(recipients))
+            return _sent(claim, transport, " ".join(refs), sum(len(p.recipients) for p in parts))
     raise AssertionError("unreachable")  # the loop always returns
+
+
+def _progress(exc: Exception, refs: list[str], parts: list[Part]) -> str:
+    """The failure, and how far a digest of several emails got."""
+    if len(parts) == 1:
+        return str(exc)
+    return f"email {len(refs) + 1} of {len(parts)} ({len(refs)} sent): {one_line(exc)}"
 
 
 def _gave_up(claim: RouteClaim, transport: Transport, attempts: int, exc: Exception) -> RouteOutcome:
@@ -237,7 +265,7 @@ def _gave_up(claim: RouteClaim, transport: Transport, attempts: int, exc: Except
     )
 
 
-def _unconfirmed(claim: RouteClaim, exc: Exception) -> RouteOutcome:
+def _unconfirmed(claim: RouteClaim, exc: Exception | str) -> RouteOutcome:
     """Leave the claim in 'sending': a re-run reports it instead of risking a second copy. The run lets
     go of it at once, so the next run reports it as unconfirmed straight away."""
     claim.update(state="sending", last_error=str(exc), hold=False)

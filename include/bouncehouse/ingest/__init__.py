@@ -10,7 +10,7 @@ How it stays exactly-once and fast:
 - The ledger ``raw.ingested_objects`` names each object by key + size + ETag (S3) or key + size +
   SHA-256 (local; an unchanged size and mtime skips the hashing). A listed object that matches its
   ledger row is skipped; a rewritten one (same key, new size or content) is read again.
-- Objects are loaded in batches of a bounded number of bytes, one transaction per batch: the
+- Objects are loaded in batches of a bounded number of bytes and of objects, one transaction per batch: the
   batch's events, its rejected records and its ledger rows commit together, so a process killed at
   any moment leaves no object half-loaded, and the next run simply loads what is not in the ledger.
 - DuckDB's own JSON reader splits and parses the records (newline-separated or back to back) and
@@ -39,7 +39,7 @@ import duckdb
 from bouncehouse.config import Settings
 from bouncehouse.ingest.commit import commit
 from bouncehouse.ingest.plan import plan, read_ledger, refresh_mtimes
-from bouncehouse.ingest.read import read_batch
+from bouncehouse.ingest.read import Limits, read_batch
 from bouncehouse.ingest.sources import LocalSource, open_source
 from bouncehouse.ingest.stage import StagedObject, staged_batches
 from bouncehouse.warehouse import writer
@@ -101,8 +101,11 @@ def ingest(
         writer(settings) as con,
     ):
         configure(con, settings)
-        for staged in staged_batches(source, to_load, ledger, Path(scratch), batch_bytes, totals):
-            _load_batch(con, staged, totals)
+        batches = staged_batches(
+            source, to_load, ledger, Path(scratch), batch_bytes, totals, settings.ingest_batch_objects
+        )
+        for staged in batches:
+            _load_batch(con, staged, totals, Limits.of(settings))
             _log_progress(totals, len(to_load))
     totals.seconds = round(time.monotonic() - totals.started, 2)
     log.info(
@@ -122,9 +125,11 @@ def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute(f"set memory_limit = '{settings.ingest_memory_limit}'")
 
 
-def _load_batch(con: duckdb.DuckDBPyConnection, staged: list[StagedObject], totals: Totals) -> None:
+def _load_batch(
+    con: duckdb.DuckDBPyConnection, staged: list[StagedObject], totals: Totals, limits: Limits
+) -> None:
     """Read the batch into temp tables, then commit it."""
-    totals.objects_per_record += read_batch(con, staged)
+    totals.objects_per_record += read_batch(con, staged, limits)
     counts = commit(con, datetime.now(UTC).replace(tzinfo=None))
     totals.batches += 1
     totals.bytes += sum(item.size for item in staged)

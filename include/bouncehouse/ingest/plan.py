@@ -1,7 +1,8 @@
 """Step 1 of ingest: what to load. The ledger ``raw.ingested_objects`` against what the source lists.
 
 A listed object is loaded when the ledger does not hold it, or holds it with another size, ETag (S3) or
-SHA-256 (local). A local file touched but unchanged (same size and content, new mtime) is not loaded:
+SHA-256 (local). A local entry that is not read (a link, a FIFO: refused when listed) is set aside
+once, and again only when its size or mtime changes or it becomes a regular file. A local file touched but unchanged (same size and content, new mtime) is not loaded:
 the ledger learns its mtime, so the next run need not hash it again.
 """
 
@@ -49,6 +50,10 @@ def plan(
             to_load.append(obj)
         elif not isinstance(source, LocalSource):
             if known.etag != obj.etag:
+                to_load.append(obj)
+        elif obj.refusal is not None or known.checksum is None:
+            # Never hashed (never opened: a link, a FIFO...): read again when it is not what it was.
+            if obj.refusal is None or known.checksum is not None or known.last_modified != obj.last_modified:
                 to_load.append(obj)
         elif known.last_modified != obj.last_modified:
             # Same size, touched since: only its content can tell.

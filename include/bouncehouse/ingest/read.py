@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import duckdb
 
-from bouncehouse.ingest.records import decompress, split_records
+from bouncehouse.config import DEFAULT_INGEST_MAX_OBJECT_BYTES, DEFAULT_INGEST_MAX_RECORD_BYTES, Settings
+from bouncehouse.ingest.records import ContentTooLarge, RawRecord, read_content, split_records
 from bouncehouse.ingest.stage import StagedObject
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 # Landed bytes per DuckDB read statement: an object DuckDB cannot read makes the statement fail,
 # and only this much is read again without it.
 READ_GROUP_BYTES = 32 << 20
+# ...and objects: DuckDB plans a statement of n reader calls in time that grows with n squared.
+READ_GROUP_OBJECTS = 50
 
 # The SES JSON fields ingest needs; json_extract reads them all in one parse. [1] is the whole
 # document, minified: the stored payload, and the input of md5 for events without an envelope.
@@ -88,10 +92,17 @@ create or replace temp table ingest_rows (
 # could not read the record; pre_error is set when the per-record path already rejected it.
 CLASSIFY_SQL = """
 insert into ingest_rows
-with enveloped as (
+with bounded as (
+    -- A record over the limit is not parsed (and the per-record path names it with its offset).
+    select obj, ord, byte_offset, excerpt,
+           case when strlen(rec) > {max_record_bytes} then null else rec end as rec,
+           case when strlen(rec) > {max_record_bytes} then '{record_too_large}' else pre_error end
+               as pre_error
+    from {source}
+), enveloped as (
     select obj, ord, rec, byte_offset, excerpt, pre_error,
            try(json_extract_string(rec, ['$.Type', '$.MessageId', '$.Message'])) as env
-    from {source}
+    from bounded
 ), unwrapped as (
     select *, coalesce(env[1] = 'Notification' and env[3] is not null, false) as is_envelope
     from enveloped
@@ -162,11 +173,29 @@ RECORD_COLUMNS = {
     "pre_error": "varchar",
 }
 
+
+@dataclass(frozen=True)
+class Limits:
+    """What one record and one object may hold (Settings.ingest_max_record_bytes, _object_bytes)."""
+
+    max_record_bytes: int = DEFAULT_INGEST_MAX_RECORD_BYTES
+    max_object_bytes: int = DEFAULT_INGEST_MAX_OBJECT_BYTES  # decompressed, on the per-record path
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.ingest_max_record_bytes, settings.ingest_max_object_bytes)
+
+
+# The per-record path hands DuckDB its records in groups of about this many characters.
+RECORD_GROUP_CHARS = 16 << 20
+
 _FILE_IN_ERROR = re.compile(r'file "([^"]+)"')
 _GLOB_CHARS = re.compile(r"[*?\[\]{}\\]")
 
 
-def read_batch(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -> int:
+def read_batch(
+    con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject], limits: Limits = Limits()
+) -> int:
     """Fill ``ingest_batch`` and ``ingest_rows`` for the batch; returns how many objects were read
     record by record."""
     con.execute(ROWS_DDL)
@@ -174,21 +203,82 @@ def read_batch(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -
         f"create or replace temp table ingest_batch as {_unnest_sql(BATCH_COLUMNS)}",
         {name: [_batch_value(item, name) for item in staged] for name in BATCH_COLUMNS},
     )
-    unreadable = read_fast(con, staged)
-    flagged = _objects_needing_record_path(con)
-    if flagged:
-        con.execute("delete from ingest_rows where obj in (select unnest($1::integer[]))", [sorted(flagged)])
-    per_record = sorted(flagged | unreadable)
+    refused = {item.obj for item in staged if item.refusal is not None}
+    unreadable = read_fast(con, [item for item in staged if item.obj not in refused], limits)
+    flagged = {obj: whole for obj, whole in _objects_needing_record_path(con).items() if obj not in refused}
+    per_record = sorted(set(flagged) | unreadable)
     for index in per_record:
-        read_per_record(con, staged[index])
+        _reread_per_record(con, staged[index], limits, read_whole=flagged.get(index, False))
+    for index in sorted(refused):
+        set_aside(con, staged[index], staged[index].refusal or "")
     return len(per_record)
 
 
-def classify_sql(source_sql: str) -> str:
+def _reread_per_record(
+    con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, *, read_whole: bool
+) -> None:
+    """Replace what the fast read found of ``item`` by the per-record read. When the object is too
+    large to be split in Python and DuckDB read every record of it, DuckDB's rows stand (its bad
+    records have no byte offset); else it is set aside whole. Whatever happens, it is one object."""
+    try:
+        content = read_content(item.path, limits.max_object_bytes)
+    except ContentTooLarge as exc:
+        if read_whole:
+            log.warning("ingest: %s kept as DuckDB read it, without byte offsets: %s", item.key, exc)
+            con.execute(
+                "update ingest_rows set reject = $reason where obj = $obj and reject = 'unreadable'",
+                {"obj": item.obj, "reason": _unsplit_reason(limits.max_object_bytes)},
+            )
+        else:
+            _forget(con, item)
+            set_aside(con, item, str(exc))
+        return
+    _forget(con, item)
+    try:
+        read_per_record(con, item, limits, content=content)
+    except duckdb.OutOfMemoryException as exc:  # this object, not the run
+        _forget(con, item)
+        set_aside(con, item, f"object_unreadable: {str(exc).splitlines()[0]}")
+
+
+def _unsplit_reason(max_object_bytes: int) -> str:
+    return (
+        "not_json: a record DuckDB could not read; its object is over "
+        f"{max_object_bytes} bytes (BOUNCEHOUSE_INGEST_MAX_OBJECT_BYTES), too large to split record by "
+        "record, so no byte offset or excerpt"
+    )
+
+
+def _forget(con: duckdb.DuckDBPyConnection, item: StagedObject) -> None:
+    con.execute("delete from ingest_rows where obj = $obj", {"obj": item.obj})
+
+
+def set_aside(con: duckdb.DuckDBPyConnection, item: StagedObject, reason: str) -> None:
+    """The whole object is one rejected record at position 0 (it is not read, or not all of it):
+    its ledger row still records it, so it is not retried until it changes."""
+    log.warning("ingest: %s set aside: %s", item.key, reason)
+    con.execute(
+        "insert into ingest_rows (obj, ord, reject, byte_offset) values ($obj, 0, $reason, null)",
+        {"obj": item.obj, "reason": reason},
+    )
+
+
+def classify_sql(source_sql: str, max_record_bytes: int = DEFAULT_INGEST_MAX_RECORD_BYTES) -> str:
     """CLASSIFY_SQL over ``source_sql``, a relation (obj, ord, rec, byte_offset, excerpt, pre_error)."""
     paths = "[" + ", ".join(f"'{p}'" for p in SES_PATHS) + "]"
     texts = {name: reason.replace("'", "''") for name, reason in REJECTS.items()}
-    return CLASSIFY_SQL.format(source=source_sql, paths=paths, ses_setup_text=SES_SETUP_TEXT, **texts)
+    return CLASSIFY_SQL.format(
+        source=source_sql,
+        paths=paths,
+        ses_setup_text=SES_SETUP_TEXT,
+        max_record_bytes=int(max_record_bytes),
+        record_too_large=too_large_reason(max_record_bytes),
+        **texts,
+    )
+
+
+def too_large_reason(max_record_bytes: int) -> str:
+    return f"record_too_large: over {max_record_bytes} bytes (BOUNCEHOUSE_INGEST_MAX_RECORD_BYTES)"
 
 
 def _unnest_sql(columns: Mapping[str, str]) -> str:
@@ -201,7 +291,9 @@ def _batch_value(item: StagedObject, name: str) -> object:
     return str(value) if name == "path" else value
 
 
-def read_fast(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) -> set[int]:
+def read_fast(
+    con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject], limits: Limits = Limits()
+) -> set[int]:
     """Read objects with DuckDB in groups; returns the objects it could not read."""
     unreadable: set[int] = set()
     group: list[StagedObject] = []
@@ -213,23 +305,24 @@ def read_fast(con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject]) ->
             # DuckDB's readers take a path as a glob pattern: "a[1]" would read "a1", or nothing.
             unreadable.add(item.obj)
             continue
-        if group and size + item.size > READ_GROUP_BYTES:
-            unreadable |= _read_group(con, group)
+        if group and (size + item.size > READ_GROUP_BYTES or len(group) >= READ_GROUP_OBJECTS):
+            unreadable |= _read_group(con, group, limits)
             group, size = [], 0
         group.append(item)
         size += item.size
     if group:
-        unreadable |= _read_group(con, group)
+        unreadable |= _read_group(con, group, limits)
     return unreadable
 
 
-def _read_group(con: duckdb.DuckDBPyConnection, group: list[StagedObject]) -> set[int]:
+def _read_group(con: duckdb.DuckDBPyConnection, group: list[StagedObject], limits: Limits) -> set[int]:
     """One statement for the group; an object that makes it fail is left out and the rest re-read."""
     unreadable: set[int] = set()
     remaining = list(group)
     while remaining:
         try:
-            con.execute(classify_sql(_fast_source_sql(remaining)), _fast_params(remaining))
+            sql = classify_sql(_fast_source_sql(remaining), limits.max_record_bytes)
+            con.execute(sql, _fast_params(remaining))
             return unreadable
         except duckdb.Error as exc:
             culprit = _failing_object(exc, remaining)
@@ -238,7 +331,7 @@ def _read_group(con: duckdb.DuckDBPyConnection, group: list[StagedObject]) -> se
                     return unreadable | {remaining[0].obj}
                 # The error names no file we gave it: read them one by one to find out.
                 for item in remaining:
-                    unreadable |= _read_group(con, [item])
+                    unreadable |= _read_group(con, [item], limits)
                 return unreadable
             log.debug("ingest: %s needs the per-record path: %s", culprit.key, str(exc).splitlines()[0])
             unreadable.add(culprit.obj)
@@ -286,43 +379,77 @@ def _failing_object(exc: Exception, items: Sequence[StagedObject]) -> StagedObje
     return None
 
 
-def _objects_needing_record_path(con: duckdb.DuckDBPyConnection) -> set[int]:
+def _objects_needing_record_path(con: duckdb.DuckDBPyConnection) -> dict[int, bool]:
     """Objects read whole that hold a record to set aside (its byte offset and excerpt are found
     record by record), whose record numbers are not 1..n, or that are not empty yet gave no row
-    (never seen; checked, not assumed: an object is never recorded as loaded with what it holds lost)."""
+    (never seen; checked, not assumed: an object is never recorded as loaded with what it holds lost).
+    Each maps to whether DuckDB read all of it (its records numbered 1..n)."""
     rows = con.execute(
         """
-        select b.obj
+        select b.obj, count(r.obj) > 0 and max(r.ord) = count(r.obj) and min(r.ord) = 1
         from ingest_batch b left join ingest_rows r on r.obj = b.obj
         where b.size > 0
         group by b.obj
         having count(r.obj) = 0 or count(r.reject) > 0 or max(r.ord) <> count(r.obj) or min(r.ord) <> 1
         """
     ).fetchall()
-    return {row[0] for row in rows}
+    return {obj: bool(whole) for obj, whole in rows}
 
 
-def read_per_record(con: duckdb.DuckDBPyConnection, item: StagedObject) -> None:
-    """Split one object in Python and classify its records (each with its byte offset and excerpt)."""
-    content, damage = decompress(item.path.read_bytes())
+def read_per_record(
+    con: duckdb.DuckDBPyConnection,
+    item: StagedObject,
+    limits: Limits = Limits(),
+    *,
+    content: tuple[bytes, str | None] | None = None,
+) -> None:
+    """Split one object in Python and classify its records (each with its byte offset and excerpt),
+    handing them to DuckDB a group at a time. ``content``: the object's (content, damage), if read.
+
+    Raises ContentTooLarge when the object's content is over ``limits.max_object_bytes``."""
+    data, damage = content or read_content(item.path, limits.max_object_bytes)
     rows: dict[str, list[object]] = {name: [] for name in RECORD_COLUMNS}
+    sql = classify_sql(f"({_unnest_sql(RECORD_COLUMNS)})", limits.max_record_bytes)
+    chars = records = 0
 
     def add(ord_: int, rec: str | None, offset: int, excerpt: str | None, error: str | None) -> None:
+        nonlocal chars, records
         for name, value in zip(RECORD_COLUMNS, (item.obj, ord_, rec, offset, excerpt, error), strict=True):
             rows[name].append(value)
+        chars += len(rec or "")
+        records += 1
+        if chars >= RECORD_GROUP_CHARS:
+            flush()
+
+    def flush() -> None:
+        nonlocal chars
+        if rows["obj"]:
+            con.execute(sql, rows)
+        for values in rows.values():
+            values.clear()
+        chars = 0
 
     position = 0
-    for record in split_records(content):
+    for record in split_records(data):
         position = record.position
+        record = _bounded(record, limits.max_record_bytes)
         add(record.position, record.text, record.byte_offset, record.excerpt, record.error)
     if damage:  # what follows the last record that could be decompressed
-        add(position + 1, None, len(content), None, damage)
-    if not rows["obj"]:
+        add(position + 1, None, len(data), None, damage)
+    flush()
+    if not records:
         return
-    con.execute(classify_sql(f"({_unnest_sql(RECORD_COLUMNS)})"), rows)
-    (set_aside,) = con.execute(
+    (set_aside_count,) = con.execute(
         "select count(reject) from ingest_rows where obj = $obj", {"obj": item.obj}
     ).fetchone()
-    log.info(
-        "ingest: %s read record by record: %d records, %d set aside", item.key, len(rows["obj"]), set_aside
+    log.info("ingest: %s read record by record: %d records, %d set aside", item.key, records, set_aside_count)
+
+
+def _bounded(record: RawRecord, max_record_bytes: int) -> RawRecord:
+    """The record, or its rejection when it is over the limit (DuckDB never parses it then)."""
+    text = record.text
+    if text is None or len(text) * 4 <= max_record_bytes or len(text.encode()) <= max_record_bytes:
+        return record
+    return RawRecord(
+        record.position, record.byte_offset, None, too_large_reason(max_record_bytes), record.excerpt
     )

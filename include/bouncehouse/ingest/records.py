@@ -25,8 +25,11 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 1 << 20  # compressed bytes decompressed at a time
 EXCERPT_CHARS = 200
 
 _DECODER = json.JSONDecoder()
@@ -53,31 +56,74 @@ def is_gzip(head: bytes) -> bool:
     return head[:2] == GZIP_MAGIC
 
 
-def decompress(data: bytes) -> tuple[bytes, str | None]:
+class ContentTooLarge(Exception):
+    """The object's content is over the limit: set aside whole (the message is the reason)."""
+
+
+def read_content(path: Path, limit: int) -> tuple[bytes, str | None]:
     """The object's content (every gzip member), and an error when the gzip stream is damaged.
 
-    A damaged stream still yields what could be decompressed, so the records before the damage load.
-    """
-    if not is_gzip(data):
-        return data, None
-    parts: list[bytes] = []
-    rest = data
-    while rest:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    Decompressed in chunks, never more than ``limit`` bytes: a decompression bomb raises
+    ContentTooLarge after ``limit`` bytes, not after it has filled the memory. A damaged stream
+    still yields what could be decompressed, so the records before the damage load."""
+    with open(path, "rb") as handle:
+        if not is_gzip(handle.read(2)):
+            handle.seek(0)
+            data = handle.read(limit + 1)
+            if len(data) > limit:
+                raise ContentTooLarge(
+                    f"object_too_large: over {limit} bytes (BOUNCEHOUSE_INGEST_MAX_OBJECT_BYTES), too large "
+                    "to read record by record"
+                )
+            return data, None
+        handle.seek(0)
+        return _gunzip(handle, limit)
+
+
+def _gunzip(handle: BinaryIO, limit: int | None) -> tuple[bytes, str | None]:
+    # A bytearray, returned as it is: a copy would double the peak.
+    out = bytearray()
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending = b""  # the next member's first bytes, already read
+    while True:
+        data = inflater.unconsumed_tail or pending or handle.read(CHUNK_BYTES)
+        pending = b""
+        if not data:
+            out += inflater.flush()
+            if not inflater.eof:
+                return bytes(
+                    out
+                ), "gzip_corrupt: the gzip stream ends before its end marker (truncated object)"
+            return out, None
+        budget = 0 if limit is None else limit + 1 - len(out)  # 0: no limit
         try:
-            parts.append(inflater.decompress(rest))
+            out += inflater.decompress(data, budget)
         except zlib.error as exc:
-            return b"".join(parts), f"gzip_corrupt: {exc}"
-        if not inflater.eof:
-            return b"".join(
-                parts
-            ), "gzip_corrupt: the gzip stream ends before its end marker (truncated object)"
-        rest = inflater.unused_data
-        if rest and not is_gzip(rest):
-            if rest.strip(b"\0"):
-                return b"".join(parts), "gzip_corrupt: unexpected bytes after the last gzip member"
-            break
-    return b"".join(parts), None
+            return out, f"gzip_corrupt: {exc}"
+        if limit is not None and len(out) > limit:
+            raise ContentTooLarge(
+                f"decompressed_too_large: its content is over {limit} bytes "
+                "(BOUNCEHOUSE_INGEST_MAX_OBJECT_BYTES; a decompression bomb?), so it is not read"
+            )
+        if inflater.eof:
+            rest = inflater.unused_data
+            if len(rest) < 2:
+                rest += handle.read(CHUNK_BYTES)
+            if not rest:
+                return out, None
+            if not is_gzip(rest):  # only zero padding may follow the last member
+                if rest.strip(b"\0") or _more_than_zeros(handle):
+                    return out, "gzip_corrupt: unexpected bytes after the last gzip member"
+                return out, None
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            pending = rest
+
+
+def _more_than_zeros(handle: BinaryIO) -> bool:
+    while chunk := handle.read(CHUNK_BYTES):
+        if chunk.strip(b"\0"):
+            return True
+    return False
 
 
 def split_records(content: bytes) -> Iterator[RawRecord]:

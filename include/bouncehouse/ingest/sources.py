@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISLNK, S_ISREG, S_ISSOCK
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,6 +34,7 @@ class SourceObject:
     last_modified: datetime | None  # naive UTC
     etag: str | None = None  # S3 only
     path: Path | None = None  # local only: the file itself
+    refusal: str | None = None  # why it is not read (local: not a regular file); None: read it
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,11 @@ class FetchedObject:
     size: int
     etag: str | None
     last_modified: datetime | None
+    refusal: str | None = None  # local: it is not a regular file (any more), so it is not read
 
 
 class LocalSource:
-    """A folder (every file under it, recursively; hidden files and folders are not landing objects)."""
+    """A folder: every file under it, recursively (dot-files too, as S3 lists them), never outside it."""
 
     kind = "local"
 
@@ -63,38 +66,83 @@ class LocalSource:
             raise ConfigError(f"source {self.root} is not a folder: point --source at the landing folder")
 
     def list_objects(self) -> Iterator[SourceObject]:
+        """Every entry under the root, links never followed (os.walk does not descend into a linked
+        folder), in key order. What is not a regular file is listed with a refusal: it is never opened
+        (a link may lead out of the landing folder or loop, a FIFO or device would block or never
+        end), and ingest records it as set aside."""
         self.check()
         found: list[SourceObject] = []
-        for folder, dirs, files in os.walk(self.root):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in files:
-                if name.startswith("."):
+        metadata = 0
+        for folder, dirs, files in os.walk(self.root, followlinks=False):
+            links = [d for d in dirs if Path(folder, d).is_symlink()]
+            dirs[:] = sorted(d for d in dirs if d not in links and not is_os_metadata(d))
+            for name in [*files, *links]:
+                if is_os_metadata(name):
+                    metadata += 1
                     continue
-                path = Path(folder, name)
-                try:
-                    stat = path.stat()
-                except FileNotFoundError:  # removed while we listed
-                    continue
-                found.append(
-                    SourceObject(
-                        key=path.relative_to(self.root).as_posix(),
-                        size=stat.st_size,
-                        last_modified=datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None),
-                        path=path,
-                    )
-                )
+                listed = _local_object(self.root, Path(folder, name))
+                if listed is not None:
+                    found.append(listed)
+        if metadata:
+            log.info(
+                "ingest: %d operating-system metadata files (.DS_Store, ._*) are not landing objects",
+                metadata,
+            )
         found.sort(key=lambda o: o.key)
         yield from found
 
     def fetch(self, obj: SourceObject, dest: Path) -> FetchedObject | None:
-        """Local files are read in place."""
+        """Local files are read in place; one that is no longer a regular file is not read."""
         assert obj.path is not None
         try:
-            stat = obj.path.stat()
+            stat = obj.path.lstat()
         except FileNotFoundError:
             return None
         modified = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
-        return FetchedObject(obj.path, stat.st_size, None, modified)
+        # Listed as a regular file, it may have been replaced by a link or a FIFO since.
+        refusal = None if S_ISREG(stat.st_mode) else _refusal(stat.st_mode)
+        return FetchedObject(obj.path, stat.st_size, None, modified, refusal)
+
+
+# Files an operating system leaves in folders it browses: never landing objects (S3 alike).
+_OS_METADATA = frozenset({".DS_Store", ".Trashes", ".Spotlight-V100", ".fseventsd"})
+
+
+def is_os_metadata(name: str) -> bool:
+    """macOS Finder's metadata (``.DS_Store``, AppleDouble ``._name``); any other dot-file is loaded."""
+    return name in _OS_METADATA or name.startswith("._")
+
+
+def _local_object(root: Path, path: Path) -> SourceObject | None:
+    try:
+        stat = path.lstat()  # the entry itself: a link is never followed
+    except FileNotFoundError:  # removed while we listed
+        return None
+    return SourceObject(
+        key=path.relative_to(root).as_posix(),
+        size=stat.st_size,
+        last_modified=datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None),
+        path=path,
+        refusal=None if S_ISREG(stat.st_mode) else _refusal(stat.st_mode),
+    )
+
+
+def _refusal(mode: int) -> str:
+    if S_ISLNK(mode):
+        return (
+            "object_skipped_symlink: a symbolic link; links are never followed, so nothing outside "
+            "the landing folder is read"
+        )
+    kind = (
+        "a folder"
+        if S_ISDIR(mode)
+        else "a FIFO"
+        if S_ISFIFO(mode)
+        else "a socket"
+        if S_ISSOCK(mode)
+        else ("a device" if S_ISCHR(mode) or S_ISBLK(mode) else "not a regular file")
+    )
+    return f"not_a_regular_file: {kind}; only regular files are read"
 
 
 class S3Source:
@@ -128,6 +176,8 @@ class S3Source:
             for page in pages:
                 for item in page.get("Contents", []):
                     if item["Key"].endswith("/"):  # a "folder" placeholder, not an object
+                        continue
+                    if is_os_metadata(item["Key"].rsplit("/", 1)[-1]):
                         continue
                     yield SourceObject(
                         key=item["Key"],

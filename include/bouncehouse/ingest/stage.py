@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bouncehouse.config import DEFAULT_INGEST_BATCH_OBJECTS
 from bouncehouse.ingest.plan import LedgerRow, sha256
 from bouncehouse.ingest.records import is_gzip
 from bouncehouse.ingest.sources import FetchedObject, LocalSource, Source, SourceObject
@@ -44,6 +45,7 @@ class StagedObject:
     compression: str  # 'gzip' | 'none', from the content's magic bytes
     framing: str  # 'newline' | 'concatenated', sniffed from the head of the content
     times_loaded: int
+    refusal: str | None = None  # why it is set aside unread (ingest_rows gets one row, position 0)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class _Fetched:
     compression: str
     framing: str
     content_size: int  # decompressed, as far as the gzip trailer tells
+    refusal: str | None = None
 
 
 def staged_batches(
@@ -64,8 +67,10 @@ def staged_batches(
     scratch: Path,
     batch_bytes: int,
     totals: Totals,
+    batch_objects: int = DEFAULT_INGEST_BATCH_OBJECTS,
 ) -> Iterator[list[StagedObject]]:
-    """Batches of about ``batch_bytes`` of content (decompressed), ready to read.
+    """Batches of about ``batch_bytes`` of content (decompressed) and at most ``batch_objects``
+    objects, ready to read.
 
     A downloaded object's file is deleted once its batch has been loaded."""
     batch: list[StagedObject] = []
@@ -78,7 +83,7 @@ def staged_batches(
             totals.objects_reread += known is not None
             batch.append(_staged(len(batch), obj, fetched, known))
             content += fetched.content_size
-        if batch and (content >= batch_bytes or is_last):
+        if batch and (content >= batch_bytes or len(batch) >= batch_objects or is_last):
             yield batch
             if not isinstance(source, LocalSource):
                 for item in batch:
@@ -99,6 +104,7 @@ def _staged(obj: int, listed: SourceObject, fetched: _Fetched, known: LedgerRow 
         compression=fetched.compression,
         framing=fetched.framing,
         times_loaded=(known.times_loaded + 1) if known else 1,
+        refusal=fetched.refusal,
     )
 
 
@@ -131,9 +137,14 @@ def _prefetched(
 
 
 def _fetch_one(source: Source, obj: SourceObject, scratch: Path) -> _Fetched | None:
+    if obj.refusal is not None:  # never opened: a link or a FIFO, say
+        unread = FetchedObject(obj.path or scratch, obj.size, obj.etag, obj.last_modified, obj.refusal)
+        return _Fetched(unread, None, "none", "newline", 0, obj.refusal)
     local = source.fetch(obj, scratch)
     if local is None:
         return None
+    if local.refusal is not None:
+        return _Fetched(local, None, "none", "newline", 0, local.refusal)
     checksum = sha256(local.path) if isinstance(source, LocalSource) else None
     with open(local.path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
