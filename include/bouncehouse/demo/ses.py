@@ -228,6 +228,32 @@ def mixed_case(address: str) -> str:
     return f"{local.title()}@{domain.upper()}"  # Alice.Smith@EXAMPLE.COM
 
 
+def _mail_headers(
+    source: str, message_id: str, t0_ms: int, recipients: list[Recipient], subject: str | None
+) -> tuple[list[dict[str, str]], dict[str, object]]:
+    """mail.headers and mail.commonHeaders; a message without a subject has neither Subject field."""
+    header_id = f"<{message_id}@email.amazonses.com>"
+    date_header = format_datetime(datetime.fromtimestamp(t0_ms / 1000, UTC))
+    headers = [
+        {"name": "From", "value": source},
+        {"name": "To", "value": ", ".join(r.written.strip() for r in recipients)},
+    ]
+    common: dict[str, object] = {
+        "from": [source],
+        "date": date_header,
+        "to": [r.written.strip() for r in recipients],
+        "messageId": header_id,
+    }
+    if subject is not None:
+        headers.append({"name": "Subject", "value": subject})
+        common["subject"] = subject
+    headers += [
+        {"name": "MIME-Version", "value": "1.0"},
+        {"name": "Content-Type", "value": "text/html; charset=UTF-8"},
+    ]
+    return headers, common
+
+
 @dataclass
 class Simulator:
     """Turns "a message was sent at t0 to these recipients" into the SES events it produces."""
@@ -290,33 +316,14 @@ class Simulator:
         else:
             sender = SENDERS[campaign]
             source, domain = sender.source, sender.domain
-        destination = [r.written for r in recipients]
-        header_id = f"<{message_id}@email.amazonses.com>"
-        date_header = format_datetime(datetime.fromtimestamp(t0_ms / 1000, UTC))
-        headers = [
-            {"name": "From", "value": source},
-            {"name": "To", "value": ", ".join(r.written.strip() for r in recipients)},
-        ]
-        common: dict[str, object] = {
-            "from": [source],
-            "date": date_header,
-            "to": [r.written.strip() for r in recipients],
-            "messageId": header_id,
-        }
-        if subject is not None:
-            headers.append({"name": "Subject", "value": subject})
-            common["subject"] = subject
-        headers += [
-            {"name": "MIME-Version", "value": "1.0"},
-            {"name": "Content-Type", "value": "text/html; charset=UTF-8"},
-        ]
+        headers, common = _mail_headers(source, message_id, t0_ms, recipients, subject)
         mail: dict[str, object] = {
             "timestamp": iso_ms(t0_ms),
             "source": source,
             "sourceArn": f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
             "sendingAccountId": ACCOUNT_ID,
             "messageId": message_id,
-            "destination": destination,
+            "destination": [r.written for r in recipients],
             "headersTruncated": False,
             "headers": headers,
             "commonHeaders": common,
@@ -325,17 +332,21 @@ class Simulator:
             mail["sourceIp"] = SOURCE_IPS[0]
             mail["callerIdentity"] = CALLER_IDENTITY
         else:
-            tags: dict[str, list[str]] = {
-                "ses:configuration-set": [SENDERS[campaign].configuration_set],
-                "ses:source-ip": [self.rng.choice(SOURCE_IPS)],
-                "ses:from-domain": [domain],
-                "ses:caller-identity": [CALLER_IDENTITY],
-                "campaign": [campaign],
-            }
-            if user_type is not None:
-                tags["user_type"] = [user_type]
-            mail["tags"] = tags
+            mail["tags"] = self._mail_tags(campaign, domain, user_type)
         return _dumps(mail)
+
+    def _mail_tags(self, campaign: str, domain: str, user_type: str | None) -> dict[str, list[str]]:
+        """mail.tags: SES's automatic ``ses:*`` tags, then the message's own."""
+        tags: dict[str, list[str]] = {
+            "ses:configuration-set": [SENDERS[campaign].configuration_set],
+            "ses:source-ip": [self.rng.choice(SOURCE_IPS)],
+            "ses:from-domain": [domain],
+            "ses:caller-identity": [CALLER_IDENTITY],
+            "campaign": [campaign],
+        }
+        if user_type is not None:
+            tags["user_type"] = [user_type]
+        return tags
 
     def subject_for(self, campaign: str, name: str) -> str | None:
         roll = self.rng.random()
