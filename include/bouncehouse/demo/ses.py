@@ -258,6 +258,16 @@ def _mail_headers(
     return headers, common
 
 
+@dataclass(frozen=True)
+class _Message:
+    """What every event of one message shares: its mail object, send time, campaign and identity."""
+
+    mail: str  # mail_json's text
+    t0_ms: int
+    campaign: str | None
+    legacy: bool  # sent through the legacy identity: identity notifications, no Send/Open/Click
+
+
 @dataclass
 class Simulator:
     """Turns "a message was sent at t0 to these recipients" into the SES events it produces."""
@@ -397,7 +407,7 @@ class Simulator:
             user_type=user_type,
             subject=subject,
         )
-        events = self._message_events(mail, t0_ms, recipients, campaign, legacy, scenario)
+        events = self._message_events(_Message(mail, t0_ms, campaign, legacy), recipients, scenario)
         return message_id, len(recipients), events
 
     def repeat_soft_bounce_message(
@@ -418,88 +428,67 @@ class Simulator:
             user_type="customer",
             subject=self.subject_for(campaign, "Customer"),
         )
+        m = _Message(mail, t0_ms, campaign, legacy=False)
         events = [_new_event(mail, t0_ms, "Send", "send", {})]
         if delivered:
-            events += self._delivered(
-                mail, t0_ms, t0_ms + self.rng.randint(800, 9000), recipient, campaign, False
-            )
+            events += self._delivered(m, t0_ms + self.rng.randint(800, 9000), recipient, None)
         else:
             at = t0_ms + self.rng.randint(2 * MINUTE, 40 * MINUTE)
             if self.rng.random() < 0.5:
                 events.append(
                     self._delay(
-                        mail, t0_ms + self.rng.randint(10 * SECOND, 2 * MINUTE), [recipient], "MailboxFull"
+                        m, t0_ms + self.rng.randint(10 * SECOND, 2 * MINUTE), [recipient], "MailboxFull"
                     )
                 )
-            events.append(self._soft_bounce_event(mail, at, recipient, MAILBOX_FULL, False))
+            events.append(self._soft_bounce_event(m, at, recipient, MAILBOX_FULL))
         return message_id, 1, events
 
-    def _message_events(
-        self,
-        mail: str,
-        t0_ms: int,
-        recipients: list[Recipient],
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None,
-    ) -> list[Event]:
+    def _message_events(self, m: _Message, recipients: list[Recipient], scenario: str | None) -> list[Event]:
         rng = self.rng
         events: list[Event] = []
-        if not legacy:
-            events.append(_new_event(mail, t0_ms, "Send", "send", {}))
+        if not m.legacy:
+            events.append(_new_event(m.mail, m.t0_ms, "Send", "send", {}))
             failure = None
             if scenario == "reject" or (scenario is None and rng.random() < P_REJECT):
                 failure = "Reject"
             elif scenario == "rendering_failure" or (
-                scenario is None and campaign in TEMPLATED_CAMPAIGNS and rng.random() < P_RENDERING_FAILURE
+                scenario is None and m.campaign in TEMPLATED_CAMPAIGNS and rng.random() < P_RENDERING_FAILURE
             ):
                 failure = "Rendering Failure"
             if failure == "Reject":
-                at = t0_ms + rng.randint(200, 3000)
-                return events + [_new_event(mail, at, "Reject", "reject", {"reason": "Bad content"})]
+                at = m.t0_ms + rng.randint(200, 3000)
+                return events + [_new_event(m.mail, at, "Reject", "reject", {"reason": "Bad content"})]
             if failure == "Rendering Failure":
-                at = t0_ms + rng.randint(200, 3000)
+                at = m.t0_ms + rng.randint(200, 3000)
                 body = {
                     "errorMessage": "Attribute 'first_name' is not present in the rendering data.",
-                    "templateName": f"{campaign}_v3",
+                    "templateName": f"{m.campaign}_v3",
                 }
-                return events + [_new_event(mail, at, "Rendering Failure", "failure", body)]
+                return events + [_new_event(m.mail, at, "Rendering Failure", "failure", body)]
 
         # A few multi-recipient messages get one Delivery naming every recipient, as SES sometimes does.
         if len(recipients) > 1 and (
             scenario == "multi_delivery" or (scenario is None and rng.random() < 0.15)
         ):
-            at = t0_ms + rng.randint(800, 9000)
-            events.append(self._delivery(mail, t0_ms, at, recipients, legacy))
+            at = m.t0_ms + rng.randint(800, 9000)
+            events.append(self._delivery(m, at, recipients))
             for recipient in recipients:
-                events += self._after_delivery(mail, at, recipient, campaign, legacy, None)
+                events += self._after_delivery(m, at, recipient, None)
             return events
 
         for position, recipient in enumerate(recipients):
-            events += self._recipient_events(
-                mail, t0_ms, recipient, campaign, legacy, scenario if position == 0 else None
-            )
+            events += self._recipient_events(m, recipient, scenario if position == 0 else None)
         return events
 
-    def _recipient_events(
-        self,
-        mail: str,
-        t0_ms: int,
-        recipient: Recipient,
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None,
-    ) -> list[Event]:
+    def _recipient_events(self, m: _Message, recipient: Recipient, scenario: str | None) -> list[Event]:
         outcome = _FORCED_OUTCOME.get(scenario or "") or self._outcome()
         if outcome == "hard":
-            return [self._hard_bounce(mail, t0_ms, recipient, legacy, scenario)]
+            return [self._hard_bounce(m, recipient, scenario)]
         if outcome == "soft":
-            return self._soft_bounce(mail, t0_ms, recipient, legacy, scenario)
+            return self._soft_bounce(m, recipient, scenario)
         if outcome in ("delay_then_delivered", "delay_unresolved"):
-            return self._delayed(mail, t0_ms, recipient, campaign, legacy, scenario, outcome)
-        return self._delivered(
-            mail, t0_ms, t0_ms + self.rng.randint(800, 12 * SECOND), recipient, campaign, legacy, scenario
-        )
+            return self._delayed(m, recipient, scenario, resolved=outcome == "delay_then_delivered")
+        return self._delivered(m, m.t0_ms + self.rng.randint(800, 12 * SECOND), recipient, scenario)
 
     def _outcome(self) -> str:
         """What happens to a recipient with no forced scenario, by one draw."""
@@ -514,9 +503,7 @@ class Simulator:
             return "delay_unresolved"
         return "delivered"
 
-    def _hard_bounce(
-        self, mail: str, t0_ms: int, recipient: Recipient, legacy: bool, scenario: str | None
-    ) -> Event:
+    def _hard_bounce(self, m: _Message, recipient: Recipient, scenario: str | None) -> Event:
         rng = self.rng
         bounce_sub_type, _, status, code = _pick(rng, HARD_BOUNCES)
         if scenario in ("hard_hostile_script", "hard_hostile_braces"):
@@ -526,22 +513,13 @@ class Simulator:
             code = rng.choice(HOSTILE_DIAGNOSTICS)
         # SES's own suppression answers at once; a receiving server takes seconds.
         suppressed = bounce_sub_type in ("Suppressed", "OnAccountSuppressionList")
-        at = t0_ms + (rng.randint(300, 2500) if suppressed else rng.randint(2 * SECOND, 90 * SECOND))
+        at = m.t0_ms + (rng.randint(300, 2500) if suppressed else rng.randint(2 * SECOND, 90 * SECOND))
+        code = code.replace("{addr}", recipient.reported)
         return self._bounce(
-            mail,
-            at,
-            [recipient],
-            "Permanent",
-            bounce_sub_type,
-            status,
-            code.replace("{addr}", recipient.reported),
-            legacy,
-            suppressed=suppressed,
+            m, at, [recipient], "Permanent", bounce_sub_type, status, code, suppressed=suppressed
         )
 
-    def _soft_bounce(
-        self, mail: str, t0_ms: int, recipient: Recipient, legacy: bool, scenario: str | None
-    ) -> list[Event]:
+    def _soft_bounce(self, m: _Message, recipient: Recipient, scenario: str | None) -> list[Event]:
         """A soft bounce, half the time after one or two delays (identity notifications have none)."""
         rng = self.rng
         kind = _pick(rng, SOFT_BOUNCES)
@@ -549,69 +527,45 @@ class Simulator:
             kind = SOFT_BOUNCES[-1]
         events = []
         if scenario == "soft_after_delay" or (scenario is None and rng.random() < 0.5):
-            first = t0_ms + rng.randint(5 * MINUTE, 30 * MINUTE)
-            if not legacy:
-                events.append(self._delay(mail, first, [recipient], None))
+            first = m.t0_ms + rng.randint(5 * MINUTE, 30 * MINUTE)
+            if not m.legacy:
+                events.append(self._delay(m, first, [recipient], None))
                 if rng.random() < 0.4:
                     events.append(
-                        self._delay(mail, first + rng.randint(20 * MINUTE, 90 * MINUTE), [recipient], None)
+                        self._delay(m, first + rng.randint(20 * MINUTE, 90 * MINUTE), [recipient], None)
                     )
             at = first + rng.randint(2 * HOUR, 7 * HOUR)
         else:
-            at = t0_ms + rng.randint(5 * SECOND, 20 * MINUTE)
-        return events + [self._soft_bounce_event(mail, at, recipient, kind, legacy)]
+            at = m.t0_ms + rng.randint(5 * SECOND, 20 * MINUTE)
+        return events + [self._soft_bounce_event(m, at, recipient, kind)]
 
     def _delayed(
-        self,
-        mail: str,
-        t0_ms: int,
-        recipient: Recipient,
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None,
-        outcome: str,
+        self, m: _Message, recipient: Recipient, scenario: str | None, *, resolved: bool
     ) -> list[Event]:
-        """A delay, then (unless ``outcome`` is delay_unresolved) the delivery and what follows it."""
+        """A delay, then (when ``resolved``) the delivery and what follows it."""
         rng = self.rng
-        first = t0_ms + rng.randint(2 * MINUTE, 30 * MINUTE)
-        events = [] if legacy else [self._delay(mail, first, [recipient], None)]
-        if outcome == "delay_unresolved":
+        first = m.t0_ms + rng.randint(2 * MINUTE, 30 * MINUTE)
+        events = [] if m.legacy else [self._delay(m, first, [recipient], None)]
+        if not resolved:
             return events
         delivered_at = first + rng.randint(20 * MINUTE, 4 * HOUR)
-        return events + self._delivered(mail, t0_ms, delivered_at, recipient, campaign, legacy, scenario)
+        return events + self._delivered(m, delivered_at, recipient, scenario)
 
-    def _delivered(
-        self,
-        mail: str,
-        t0_ms: int,
-        at: int,
-        recipient: Recipient,
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None = None,
-    ) -> list[Event]:
-        return [self._delivery(mail, t0_ms, at, [recipient], legacy)] + self._after_delivery(
-            mail, at, recipient, campaign, legacy, scenario
-        )
+    def _delivered(self, m: _Message, at: int, recipient: Recipient, scenario: str | None) -> list[Event]:
+        return [self._delivery(m, at, [recipient])] + self._after_delivery(m, at, recipient, scenario)
 
     def _after_delivery(
-        self,
-        mail: str,
-        delivered_at: int,
-        recipient: Recipient,
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None,
+        self, m: _Message, delivered_at: int, recipient: Recipient, scenario: str | None
     ) -> list[Event]:
         """What can follow a delivery: an out-of-office reply, a complaint, opens, clicks, an unsubscribe."""
-        events = self._auto_reply(mail, delivered_at, recipient, legacy, scenario)
-        events += self._complaint_after(mail, delivered_at, recipient, legacy, scenario)
-        if legacy:
+        events = self._auto_reply(m, delivered_at, recipient, scenario)
+        events += self._complaint_after(m, delivered_at, recipient, scenario)
+        if m.legacy:
             return events  # identity notifications have no opens, clicks or subscriptions
-        return events + self._engagement(mail, delivered_at, campaign, scenario)
+        return events + self._engagement(m, delivered_at, scenario)
 
     def _auto_reply(
-        self, mail: str, delivered_at: int, recipient: Recipient, legacy: bool, scenario: str | None
+        self, m: _Message, delivered_at: int, recipient: Recipient, scenario: str | None
     ) -> list[Event]:
         """An out-of-office reply, which SES reports as a Transient/General bounce."""
         rng = self.rng
@@ -623,10 +577,10 @@ class Simulator:
         at = delivered_at + rng.randint(3 * SECOND, 10 * MINUTE)
         code = rng.choice(AUTO_REPLY_CODES)
         status = "2.0.0" if code and code.startswith("smtp; 250") else "5.0.0"
-        return [self._bounce(mail, at, [recipient], "Transient", "General", status, code, legacy)]
+        return [self._bounce(m, at, [recipient], "Transient", "General", status, code)]
 
     def _complaint_after(
-        self, mail: str, delivered_at: int, recipient: Recipient, legacy: bool, scenario: str | None
+        self, m: _Message, delivered_at: int, recipient: Recipient, scenario: str | None
     ) -> list[Event]:
         """A complaint ("" is one without a feedback type), forced by the scenario or by chance."""
         rng = self.rng
@@ -637,11 +591,9 @@ class Simulator:
         if complaint_kind is None:
             return []
         at = delivered_at + rng.randint(10 * MINUTE, 10 * HOUR)
-        return [self._complaint(mail, at, recipient, complaint_kind or None, legacy)]
+        return [self._complaint(m, at, recipient, complaint_kind or None)]
 
-    def _engagement(
-        self, mail: str, delivered_at: int, campaign: str | None, scenario: str | None
-    ) -> list[Event]:
+    def _engagement(self, m: _Message, delivered_at: int, scenario: str | None) -> list[Event]:
         """Opens (sometimes two), then perhaps a click and, for a newsletter, an unsubscribe."""
         rng = self.rng
         if not (scenario in ("click", "unsubscribe") or (scenario is None and rng.random() < P_OPEN)):
@@ -650,19 +602,19 @@ class Simulator:
         opened = min(opened, delivered_at + 10 * HOUR)
         agent = rng.choice(USER_AGENTS)
         ip = f"192.0.2.{rng.randint(1, 254)}"
-        events = [_open(mail, opened, agent, ip)]
+        events = [_open(m.mail, opened, agent, ip)]
         if rng.random() < 0.2:  # opened again later
-            events.append(_open(mail, opened + rng.randint(5 * MINUTE, 3 * HOUR), agent, ip))
+            events.append(_open(m.mail, opened + rng.randint(5 * MINUTE, 3 * HOUR), agent, ip))
         if scenario == "click" or (scenario is None and rng.random() < P_CLICK):
-            events.append(self._click(mail, opened, agent, ip, campaign))
-        if campaign == "newsletter" and (
+            events.append(self._click(m, opened, agent, ip))
+        if m.campaign == "newsletter" and (
             scenario == "unsubscribe" or (scenario is None and rng.random() < P_UNSUBSCRIBE)
         ):
             at = opened + rng.randint(10 * SECOND, 10 * MINUTE)
-            events.append(_new_event(mail, at, "Subscription", "subscription", _subscription(at, rng)))
+            events.append(_new_event(m.mail, at, "Subscription", "subscription", _subscription(at, rng)))
         return events
 
-    def _click(self, mail: str, opened: int, agent: str, ip: str, campaign: str | None) -> Event:
+    def _click(self, m: _Message, opened: int, agent: str, ip: str) -> Event:
         rng = self.rng
         clicked = opened + rng.randint(4 * SECOND, 8 * MINUTE)
         click = {
@@ -672,32 +624,31 @@ class Simulator:
             "link": rng.choice(LINKS),
         }
         if rng.random() < 0.7:
-            click["linkTags"] = {"campaign": [campaign or "none"]}
-        return _new_event(mail, clicked, "Click", "click", click)
+            click["linkTags"] = {"campaign": [m.campaign or "none"]}
+        return _new_event(m.mail, clicked, "Click", "click", click)
 
     # --- event bodies -----------------------------------------------------------------------
-    def _delivery(self, mail: str, t0_ms: int, at: int, recipients: list[Recipient], legacy: bool) -> Event:
+    def _delivery(self, m: _Message, at: int, recipients: list[Recipient]) -> Event:
         rng = self.rng
         body = {
             "timestamp": iso_ms(at),
-            "processingTimeMillis": max(1, at - t0_ms),
+            "processingTimeMillis": max(1, at - m.t0_ms),
             "recipients": [r.reported for r in recipients],
             "smtpResponse": f"250 2.0.0 OK  {at // 1000} {self.uuid()[:12]} - gsmtp",
             "remoteMtaIp": rng.choice(REMOTE_MTA_IPS),
             "reportingMTA": rng.choice(REPORTING_MTAS),
         }
-        return _new_event(mail, at, "Delivery", "delivery", body, legacy)
+        return _new_event(m.mail, at, "Delivery", "delivery", body, m.legacy)
 
     def _bounce(
         self,
-        mail: str,
+        m: _Message,
         at: int,
         recipients: list[Recipient],
         bounce_type: str,
         bounce_sub_type: str,
         status: str,
         code: str | None,
-        legacy: bool,
         *,
         suppressed: bool = False,
     ) -> Event:
@@ -719,18 +670,14 @@ class Simulator:
         else:
             body["remoteMtaIp"] = self.rng.choice(REMOTE_MTA_IPS)
             body["reportingMTA"] = f"dsn; {self.rng.choice(REPORTING_MTAS)}"
-        return _new_event(mail, at, "Bounce", "bounce", body, legacy)
+        return _new_event(m.mail, at, "Bounce", "bounce", body, m.legacy)
 
-    def _soft_bounce_event(
-        self, mail: str, at: int, recipient: Recipient, kind: tuple, legacy: bool
-    ) -> Event:
+    def _soft_bounce_event(self, m: _Message, at: int, recipient: Recipient, kind: tuple) -> Event:
         """One recipient's soft bounce of ``kind``, a SOFT_BOUNCES row."""
         bounce_type, bounce_sub_type, _, status, code = kind
-        return self._bounce(mail, at, [recipient], bounce_type, bounce_sub_type, status, code, legacy)
+        return self._bounce(m, at, [recipient], bounce_type, bounce_sub_type, status, code)
 
-    def _complaint(
-        self, mail: str, at: int, recipient: Recipient, feedback_type: str | None, legacy: bool
-    ) -> Event:
+    def _complaint(self, m: _Message, at: int, recipient: Recipient, feedback_type: str | None) -> Event:
         body: dict[str, object] = {"complainedRecipients": [{"emailAddress": recipient.reported}]}
         agent = self.rng.choice(COMPLAINT_AGENTS)
         if agent is not None:
@@ -741,9 +688,10 @@ class Simulator:
         body["arrivalDate"] = iso_ms(at - self.rng.randint(SECOND, 5 * MINUTE))
         body["timestamp"] = iso_ms(at)
         body["feedbackId"] = self.ses_id(at)
-        return _new_event(mail, at, "Complaint", "complaint", body, legacy)
+        return _new_event(m.mail, at, "Complaint", "complaint", body, m.legacy)
 
-    def _delay(self, mail: str, at: int, recipients: list[Recipient], delay_type: str | None) -> Event:
+    def _delay(self, m: _Message, at: int, recipients: list[Recipient], delay_type: str | None) -> Event:
+        """A DeliveryDelay: an event-publishing type, which identity notifications never carry."""
         rng = self.rng
         kind, status, code = next((d for d in DELAY_TYPES if d[0] == delay_type), None) or rng.choice(
             DELAY_TYPES
@@ -757,7 +705,7 @@ class Simulator:
             ],
             "reportingMTA": rng.choice(REPORTING_MTAS),
         }
-        return _new_event(mail, at, "DeliveryDelay", "deliveryDelay", body)
+        return _new_event(m.mail, at, "DeliveryDelay", "deliveryDelay", body)
 
 
 _FORCED_OUTCOME = {
