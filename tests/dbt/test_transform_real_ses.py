@@ -48,11 +48,18 @@ def with_bounce(event: Event, **fields: object) -> Event:
 
 def test_identity_notifications_keep_every_recipient_and_say_sends_are_unknown(warehouse_path: Path) -> None:
     """Identity notifications only (no Send events): a bounce names one of three recipients, a delivery
-    another. Every recipient still has a row, the day counts all three, and says its sends are not known."""
+    another. Every recipient still has a row and the day counts all three; its sends are known because
+    Delivery notifications are on (every message draws an event). The next day holds only a bounce
+    (Bounce notifications alone): its sends are not known."""
     news = Message("news", ["Ann <ann@ex.com>", "bob@ex.com", "cat@ex.com"], T0, identity=True)
+    alert = Message("alert", ["dee@ex.com", "eli@ex.com"], T0 + timedelta(days=1), identity=True)
     load(
         warehouse_path,
-        [news.bounce(minutes(1), "bob@ex.com"), news.delivery(minutes(2), "cat@ex.com")],
+        [
+            news.bounce(minutes(1), "bob@ex.com"),
+            news.delivery(minutes(2), "cat@ex.com"),
+            alert.bounce(T0 + timedelta(days=1, minutes=1), "dee@ex.com"),
+        ],
         LOADED,
     )
 
@@ -70,7 +77,10 @@ def test_identity_notifications_keep_every_recipient_and_say_sends_are_unknown(w
     assert ann == (T0, T0, False)
     figures = daily(warehouse_path, "2026-11-02")
     assert (figures["sent"], figures["delivered"], figures["hard_bounced"]) == (3, 1, 1)
-    assert (figures["sends_source"], figures["sends_known"]) == ("feedback_only", False)
+    assert (figures["sends_source"], figures["sends_known"]) == ("feedback_only", True)
+    bounce_only = daily(warehouse_path, "2026-11-03")
+    assert (bounce_only["sent"], bounce_only["hard_bounced"]) == (2, 1)
+    assert (bounce_only["sends_source"], bounce_only["sends_known"]) == ("feedback_only", False)
 
     # An incremental run: a late identity bounce for ann changes her row, the others stay.
     load(warehouse_path, [news.soft_bounce(minutes(30), "ann@ex.com")], LOADED + timedelta(hours=1))

@@ -43,6 +43,9 @@ tracked_days as (
         -- for, or only seen in feedback. known_sent: recipients of which that is known.
         count(*) as known_sent,
         count_if(coalesce(has_send_event, false)) as sent_with_send_event,
+        -- Deliveries reported for recipients without a Send event: that part of the stream reports
+        -- deliveries (Delivery notifications or events), so its recipients are all seen (docs: sends_source).
+        count_if(not coalesce(has_send_event, false) and delivered) as delivered_without_send_event,
         count_if(final_status = 'soft_bounced') as soft_bounced,
         count_if(final_status = 'complained') as complained,
         count_if(final_status = 'rejected') as rejected,
@@ -64,7 +67,9 @@ pruned_days as (
         sum(delayed) as delayed,
         -- Rows prune wrote before it recorded Send events say nothing about them.
         sum(case when sent_with_send_event is not null then sent else 0 end) as known_sent,
-        sum(coalesce(sent_with_send_event, 0)) as sent_with_send_event
+        sum(coalesce(sent_with_send_event, 0)) as sent_with_send_event,
+        -- At least this many pruned deliveries had no Send event (only whether any did matters).
+        greatest(sum(delivered) - sum(coalesce(sent_with_send_event, sent)), 0) as delivered_without_send_event
     from pruned_sends_daily
     group by day
 
@@ -96,7 +101,8 @@ daily_parts as (
 
     union all by name
 
-    select day, sent, delivered, delayed, known_sent, sent_with_send_event from pruned_days
+    select day, sent, delivered, delayed, known_sent, sent_with_send_event, delivered_without_send_event
+    from pruned_days
 
     union all by name
 
@@ -125,7 +131,8 @@ combined as (
         coalesce(sum(delayed), 0) as delayed,
         coalesce(sum(rate_hard_bounced), 0) as rate_hard_bounced,
         coalesce(sum(known_sent), 0) as known_sent,
-        coalesce(sum(sent_with_send_event), 0) as sent_with_send_event
+        coalesce(sum(sent_with_send_event), 0) as sent_with_send_event,
+        coalesce(sum(delivered_without_send_event), 0) as delivered_without_send_event
     from daily_parts
     group by day
 
@@ -147,7 +154,8 @@ final as (
         case when sent = 0 then 0.0 else complained / sent end as complaint_rate,
         cast(rate_hard_bounced as bigint) as rate_hard_bounced,
         sends_source,
-        sends_source = 'send_events' as sends_known
+        sends_source = 'send_events'
+            or (sends_source in ('feedback_only', 'mixed') and delivered_without_send_event > 0) as sends_known
     from (
         select
             *,

@@ -26,7 +26,10 @@ NEAR_SHARE = 0.8
 RATE_WINDOW_DAYS = 7
 CHART_DAYS = 30
 LISTED_STATUSES = ("hard_bounced", "soft_bounced", "complained")
-SENDS_UNKNOWN_ADVICE = "enable SES event publishing with Send events on the configuration set"
+SENDS_UNKNOWN_ADVICE = (
+    "enable SES event publishing with Send events on the configuration set "
+    "(or Delivery notifications on the identity)"
+)
 
 
 @dataclass(frozen=True)
