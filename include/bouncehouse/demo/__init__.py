@@ -19,6 +19,7 @@ import os
 import random
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,79 +48,19 @@ def generate(out: Path, *, messages: int, start: datetime | None, days: int, see
     truncated to the hour. Returns counts of exactly what is on disk: objects, records, events
     (distinct), messages, recipients, bytes, duplicates and malformed records by kind, and more.
     """
-    if messages < 1:
-        raise ConfigError(f"--messages must be at least 1, got {messages}")
-    if not 1 <= days <= MAX_DAYS:
-        raise ConfigError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
+    _check_sizes(messages, days)
     start = _period_start(start, days)
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise ConfigError(f"the output folder {out} is not writable: choose another --out")
-    existing = sum(1 for p in out.rglob("*") if p.is_file())
-    if existing:
-        log.warning("%s already holds %d files: new objects are added beside them", out, existing)
+    out = _output_folder(Path(out))
 
     started = time.monotonic()
     start_ms = int(start.replace(tzinfo=UTC).timestamp() * 1000)
     end_ms = start_ms + days * DAY
+    # One generator for everything, drawn from in a fixed order: the same seed gives the same bytes.
     rng = random.Random(seed)
     simulator = Simulator(rng, address_pool_size=max(20, int(messages * 0.7)))
     writer = FirehoseWriter(out, rng, end_ms=end_ms)
-
     repeat_sends = _repeat_soft_bounce_schedule(rng, messages, start_ms, end_ms)
-    regular = messages - len(repeat_sends)
-    # Work in UTC clock hours (the first and last may be partial when start is not on the hour).
-    first_hour, last_hour = start_ms // HOUR, (end_ms - 1) // HOUR
-    slices = [
-        (max(start_ms, h * HOUR), min(end_ms, (h + 1) * HOUR)) for h in range(first_hour, last_hour + 1)
-    ]
-    per_hour = _sends_per_hour(regular, slices)
-    forced = _forced_positions(regular)
-
-    pending: dict[int, list[Record]] = defaultdict(list)
-    event_seq = message_seq = regular_index = 0
-    notice = writer.setup_notice(start_ms + 5 * MINUTE, event_seq)
-    pending[notice.arrival_ms // HOUR].append(notice)
-    event_seq += 1
-    repeat_at = 0
-    for number, (hour, (slice_start, slice_end)) in enumerate(
-        zip(range(first_hour, last_hour + 1), slices, strict=True)
-    ):
-        sends = sorted(slice_start + rng.randrange(slice_end - slice_start) for _ in range(per_hour[number]))
-        batch: list[tuple[int, str, str | None, bool]] = [(t, "regular", None, False) for t in sends]
-        while repeat_at < len(repeat_sends) and repeat_sends[repeat_at][0] < slice_end:
-            batch.append(repeat_sends[repeat_at])
-            repeat_at += 1
-        batch.sort(key=lambda item: item[0])
-        for t0_ms, kind, address, delivered in batch:
-            if kind == "regular":
-                _, recipients, events = simulator.message(t0_ms, forced.get(regular_index))
-                regular_index += 1
-            else:
-                _, recipients, events = simulator.repeat_soft_bounce_message(
-                    t0_ms, address, delivered=delivered
-                )
-            for event in events:
-                if event.at_ms >= end_ms:
-                    continue
-                record = writer.wrap(
-                    event, event_seq=event_seq, message_seq=message_seq, recipients=recipients
-                )
-                event_seq += 1
-                if record is not None:
-                    pending[record.arrival_ms // HOUR].append(record)
-            message_seq += 1
-        # Nothing sent after this hour can arrive in it: write it out.
-        writer.write_hour(pending.pop(hour, []))
-        if (number + 1) % 24 == 0 or hour == last_hour:
-            log.info(
-                "generate: hour %d/%d (%d%%): %d objects, %d records so far",
-                number + 1, len(slices), 100 * (number + 1) // len(slices), writer.tally.objects, writer.tally.records,
-            )  # fmt: skip
+    _Stream(simulator, writer, rng, end_ms).run(start_ms, messages - len(repeat_sends), repeat_sends)
 
     result = writer.tally.as_dict()
     result.update(
@@ -137,6 +78,103 @@ def generate(out: Path, *, messages: int, start: datetime | None, days: int, see
         result["malformed"], result["bytes"], result["seconds"],
     )  # fmt: skip
     return result
+
+
+def _check_sizes(messages: int, days: int) -> None:
+    if messages < 1:
+        raise ConfigError(f"--messages must be at least 1, got {messages}")
+    if not 1 <= days <= MAX_DAYS:
+        raise ConfigError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
+
+
+def _output_folder(out: Path) -> Path:
+    """``out``, created if need be; ConfigError when it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"the output folder {out} is not writable: choose another --out")
+    existing = sum(1 for p in out.rglob("*") if p.is_file())
+    if existing:
+        log.warning("%s already holds %d files: new objects are added beside them", out, existing)
+    return out
+
+
+# (send time, "regular" or "repeat", the repeat send's address, whether that send is delivered)
+_Send = tuple[int, str, str | None, bool]
+
+
+@dataclass
+class _Stream:
+    """One run's sends, simulated hour by hour; each record waits in ``pending`` for its arrival hour."""
+
+    simulator: Simulator
+    writer: FirehoseWriter
+    rng: random.Random
+    end_ms: int
+    pending: dict[int, list[Record]] = field(default_factory=lambda: defaultdict(list))
+    event_seq: int = 0
+    message_seq: int = 0
+    regular_index: int = 0
+
+    def run(self, start_ms: int, regular: int, repeat_sends: list[tuple[int, str, str, bool]]) -> None:
+        # Work in UTC clock hours (the first and last may be partial when start is not on the hour).
+        first_hour, last_hour = start_ms // HOUR, (self.end_ms - 1) // HOUR
+        slices = [
+            (max(start_ms, h * HOUR), min(self.end_ms, (h + 1) * HOUR))
+            for h in range(first_hour, last_hour + 1)
+        ]
+        per_hour = _sends_per_hour(regular, slices)
+        forced = _forced_positions(regular)
+        self._add(self.writer.setup_notice(start_ms + 5 * MINUTE, self.event_seq))
+        self.event_seq += 1
+        repeat_at = 0
+        for number, (hour, (slice_start, slice_end)) in enumerate(
+            zip(range(first_hour, last_hour + 1), slices, strict=True)
+        ):
+            sends = sorted(
+                slice_start + self.rng.randrange(slice_end - slice_start) for _ in range(per_hour[number])
+            )
+            batch: list[_Send] = [(t, "regular", None, False) for t in sends]
+            while repeat_at < len(repeat_sends) and repeat_sends[repeat_at][0] < slice_end:
+                batch.append(repeat_sends[repeat_at])
+                repeat_at += 1
+            batch.sort(key=lambda item: item[0])
+            for send in batch:
+                self._send(send, forced)
+            # Nothing sent after this hour can arrive in it: write it out.
+            self.writer.write_hour(self.pending.pop(hour, []))
+            if (number + 1) % 24 == 0 or hour == last_hour:
+                tally = self.writer.tally
+                log.info(
+                    "generate: hour %d/%d (%d%%): %d objects, %d records so far",
+                    number + 1, len(slices), 100 * (number + 1) // len(slices), tally.objects, tally.records,
+                )  # fmt: skip
+
+    def _send(self, send: _Send, forced: dict[int, str]) -> None:
+        """Simulate one message and queue its events that happen before the period ends."""
+        t0_ms, kind, address, delivered = send
+        if kind == "regular":
+            _, recipients, events = self.simulator.message(t0_ms, forced.get(self.regular_index))
+            self.regular_index += 1
+        else:
+            _, recipients, events = self.simulator.repeat_soft_bounce_message(
+                t0_ms, address, delivered=delivered
+            )
+        for event in events:
+            if event.at_ms >= self.end_ms:
+                continue
+            record = self.writer.wrap(
+                event, event_seq=self.event_seq, message_seq=self.message_seq, recipients=recipients
+            )
+            self.event_seq += 1
+            if record is not None:
+                self._add(record)
+        self.message_seq += 1
+
+    def _add(self, record: Record) -> None:
+        self.pending[record.arrival_ms // HOUR].append(record)
 
 
 def _period_start(start: datetime | None, days: int) -> datetime:

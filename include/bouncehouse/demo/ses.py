@@ -85,8 +85,12 @@ HARD_BOUNCES = (
     ("OnAccountSuppressionList", 0.10, "5.1.1", "Amazon SES did not send the message to this address because it is on the suppression list for your account."),
     ("UnsubscribedRecipient", 0.05, "5.7.1", "smtp; 550 5.7.1 Recipient has unsubscribed from this sender"),
 )  # fmt: skip
+# Also the bounce of the mailboxes that stay full (repeat_soft_bounce_message).
+MAILBOX_FULL = (
+    "Transient", "MailboxFull", 0.35, "4.2.2", "smtp; 452 4.2.2 The email account that you tried to reach is over quota."
+)  # fmt: skip
 SOFT_BOUNCES = (
-    ("Transient", "MailboxFull", 0.35, "4.2.2", "smtp; 452 4.2.2 The email account that you tried to reach is over quota."),
+    MAILBOX_FULL,
     ("Transient", "General", 0.30, "4.4.7", "smtp; 421 4.4.7 Message expired: unable to deliver in 840 minutes."),
     ("Transient", "MessageTooLarge", 0.10, "5.3.4", "smtp; 552 5.3.4 Message size exceeds fixed limit"),
     ("Transient", "ContentRejected", 0.10, "5.7.1", "smtp; 554 5.7.1 Message rejected due to content restrictions"),
@@ -228,6 +232,42 @@ def mixed_case(address: str) -> str:
     return f"{local.title()}@{domain.upper()}"  # Alice.Smith@EXAMPLE.COM
 
 
+def _mail_headers(
+    source: str, message_id: str, t0_ms: int, recipients: list[Recipient], subject: str | None
+) -> tuple[list[dict[str, str]], dict[str, object]]:
+    """mail.headers and mail.commonHeaders; a message without a subject has neither Subject field."""
+    header_id = f"<{message_id}@email.amazonses.com>"
+    date_header = format_datetime(datetime.fromtimestamp(t0_ms / 1000, UTC))
+    headers = [
+        {"name": "From", "value": source},
+        {"name": "To", "value": ", ".join(r.written.strip() for r in recipients)},
+    ]
+    common: dict[str, object] = {
+        "from": [source],
+        "date": date_header,
+        "to": [r.written.strip() for r in recipients],
+        "messageId": header_id,
+    }
+    if subject is not None:
+        headers.append({"name": "Subject", "value": subject})
+        common["subject"] = subject
+    headers += [
+        {"name": "MIME-Version", "value": "1.0"},
+        {"name": "Content-Type", "value": "text/html; charset=UTF-8"},
+    ]
+    return headers, common
+
+
+@dataclass(frozen=True)
+class _Message:
+    """What every event of one message shares: its mail object, send time, campaign and identity."""
+
+    mail: str  # mail_json's text
+    t0_ms: int
+    campaign: str | None
+    legacy: bool  # sent through the legacy identity: identity notifications, no Send/Open/Click
+
+
 @dataclass
 class Simulator:
     """Turns "a message was sent at t0 to these recipients" into the SES events it produces."""
@@ -290,33 +330,14 @@ class Simulator:
         else:
             sender = SENDERS[campaign]
             source, domain = sender.source, sender.domain
-        destination = [r.written for r in recipients]
-        header_id = f"<{message_id}@email.amazonses.com>"
-        date_header = format_datetime(datetime.fromtimestamp(t0_ms / 1000, UTC))
-        headers = [
-            {"name": "From", "value": source},
-            {"name": "To", "value": ", ".join(r.written.strip() for r in recipients)},
-        ]
-        common: dict[str, object] = {
-            "from": [source],
-            "date": date_header,
-            "to": [r.written.strip() for r in recipients],
-            "messageId": header_id,
-        }
-        if subject is not None:
-            headers.append({"name": "Subject", "value": subject})
-            common["subject"] = subject
-        headers += [
-            {"name": "MIME-Version", "value": "1.0"},
-            {"name": "Content-Type", "value": "text/html; charset=UTF-8"},
-        ]
+        headers, common = _mail_headers(source, message_id, t0_ms, recipients, subject)
         mail: dict[str, object] = {
             "timestamp": iso_ms(t0_ms),
             "source": source,
             "sourceArn": f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
             "sendingAccountId": ACCOUNT_ID,
             "messageId": message_id,
-            "destination": destination,
+            "destination": [r.written for r in recipients],
             "headersTruncated": False,
             "headers": headers,
             "commonHeaders": common,
@@ -325,17 +346,21 @@ class Simulator:
             mail["sourceIp"] = SOURCE_IPS[0]
             mail["callerIdentity"] = CALLER_IDENTITY
         else:
-            tags: dict[str, list[str]] = {
-                "ses:configuration-set": [SENDERS[campaign].configuration_set],
-                "ses:source-ip": [self.rng.choice(SOURCE_IPS)],
-                "ses:from-domain": [domain],
-                "ses:caller-identity": [CALLER_IDENTITY],
-                "campaign": [campaign],
-            }
-            if user_type is not None:
-                tags["user_type"] = [user_type]
-            mail["tags"] = tags
+            mail["tags"] = self._mail_tags(campaign, domain, user_type)
         return _dumps(mail)
+
+    def _mail_tags(self, campaign: str, domain: str, user_type: str | None) -> dict[str, list[str]]:
+        """mail.tags: SES's automatic ``ses:*`` tags, then the message's own."""
+        tags: dict[str, list[str]] = {
+            "ses:configuration-set": [SENDERS[campaign].configuration_set],
+            "ses:source-ip": [self.rng.choice(SOURCE_IPS)],
+            "ses:from-domain": [domain],
+            "ses:caller-identity": [CALLER_IDENTITY],
+            "campaign": [campaign],
+        }
+        if user_type is not None:
+            tags["user_type"] = [user_type]
+        return tags
 
     def subject_for(self, campaign: str, name: str) -> str | None:
         roll = self.rng.random()
@@ -382,7 +407,7 @@ class Simulator:
             user_type=user_type,
             subject=subject,
         )
-        events = self._message_events(mail, t0_ms, recipients, campaign, legacy, scenario)
+        events = self._message_events(_Message(mail, t0_ms, campaign, legacy), recipients, scenario)
         return message_id, len(recipients), events
 
     def repeat_soft_bounce_message(
@@ -403,281 +428,227 @@ class Simulator:
             user_type="customer",
             subject=self.subject_for(campaign, "Customer"),
         )
-        events = [Event(t0_ms, "Send", _event("Send", mail, "send", {}), False)]
+        m = _Message(mail, t0_ms, campaign, legacy=False)
+        events = [_new_event(mail, t0_ms, "Send", "send", {})]
         if delivered:
-            events += self._delivered(
-                mail, t0_ms, t0_ms + self.rng.randint(800, 9000), recipient, campaign, False
-            )
+            events += self._delivered(m, t0_ms + self.rng.randint(800, 9000), recipient, None)
         else:
             at = t0_ms + self.rng.randint(2 * MINUTE, 40 * MINUTE)
             if self.rng.random() < 0.5:
                 events.append(
                     self._delay(
-                        mail, t0_ms + self.rng.randint(10 * SECOND, 2 * MINUTE), [recipient], "MailboxFull"
+                        m, t0_ms + self.rng.randint(10 * SECOND, 2 * MINUTE), [recipient], "MailboxFull"
                     )
                 )
-            events.append(
-                self._bounce(
-                    mail,
-                    at,
-                    [recipient],
-                    "Transient",
-                    "MailboxFull",
-                    "4.2.2",
-                    "smtp; 452 4.2.2 The email account that you tried to reach is over quota.",
-                    False,
-                )
-            )
+            events.append(self._soft_bounce_event(m, at, recipient, MAILBOX_FULL))
         return message_id, 1, events
 
-    def _message_events(
-        self,
-        mail: str,
-        t0_ms: int,
-        recipients: list[Recipient],
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None,
-    ) -> list[Event]:
+    def _message_events(self, m: _Message, recipients: list[Recipient], scenario: str | None) -> list[Event]:
         rng = self.rng
         events: list[Event] = []
-        if not legacy:
-            events.append(Event(t0_ms, "Send", _event("Send", mail, "send", {}), False))
+        if not m.legacy:
+            events.append(_new_event(m.mail, m.t0_ms, "Send", "send", {}))
             failure = None
             if scenario == "reject" or (scenario is None and rng.random() < P_REJECT):
                 failure = "Reject"
             elif scenario == "rendering_failure" or (
-                scenario is None and campaign in TEMPLATED_CAMPAIGNS and rng.random() < P_RENDERING_FAILURE
+                scenario is None and m.campaign in TEMPLATED_CAMPAIGNS and rng.random() < P_RENDERING_FAILURE
             ):
                 failure = "Rendering Failure"
             if failure == "Reject":
-                at = t0_ms + rng.randint(200, 3000)
-                return events + [
-                    Event(at, "Reject", _event("Reject", mail, "reject", {"reason": "Bad content"}), False)
-                ]
+                at = m.t0_ms + rng.randint(200, 3000)
+                return events + [_new_event(m.mail, at, "Reject", "reject", {"reason": "Bad content"})]
             if failure == "Rendering Failure":
-                at = t0_ms + rng.randint(200, 3000)
+                at = m.t0_ms + rng.randint(200, 3000)
                 body = {
                     "errorMessage": "Attribute 'first_name' is not present in the rendering data.",
-                    "templateName": f"{campaign}_v3",
+                    "templateName": f"{m.campaign}_v3",
                 }
-                return events + [
-                    Event(at, "Rendering Failure", _event("Rendering Failure", mail, "failure", body), False)
-                ]
+                return events + [_new_event(m.mail, at, "Rendering Failure", "failure", body)]
 
         # A few multi-recipient messages get one Delivery naming every recipient, as SES sometimes does.
         if len(recipients) > 1 and (
             scenario == "multi_delivery" or (scenario is None and rng.random() < 0.15)
         ):
-            at = t0_ms + rng.randint(800, 9000)
-            events.append(self._delivery(mail, t0_ms, at, recipients, legacy))
+            at = m.t0_ms + rng.randint(800, 9000)
+            events.append(self._delivery(m, at, recipients))
             for recipient in recipients:
-                events += self._after_delivery(mail, at, recipient, campaign, legacy, None)
+                events += self._after_delivery(m, at, recipient, None)
             return events
 
         for position, recipient in enumerate(recipients):
-            events += self._recipient_events(
-                mail, t0_ms, recipient, campaign, legacy, scenario if position == 0 else None
-            )
+            events += self._recipient_events(m, recipient, scenario if position == 0 else None)
         return events
 
-    def _recipient_events(
-        self,
-        mail: str,
-        t0_ms: int,
-        recipient: Recipient,
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None,
-    ) -> list[Event]:
-        rng = self.rng
-        outcome = _FORCED_OUTCOME.get(scenario or "")
-        if outcome is None:
-            roll = rng.random()
-            if roll < P_HARD:
-                outcome = "hard"
-            elif roll < P_HARD + P_SOFT:
-                outcome = "soft"
-            elif roll < P_HARD + P_SOFT + P_DELAY_THEN_DELIVERED:
-                outcome = "delay_then_delivered"
-            elif roll < P_HARD + P_SOFT + P_DELAY_THEN_DELIVERED + P_DELAY_UNRESOLVED:
-                outcome = "delay_unresolved"
-            else:
-                outcome = "delivered"
+    def _recipient_events(self, m: _Message, recipient: Recipient, scenario: str | None) -> list[Event]:
+        outcome = _FORCED_OUTCOME.get(scenario or "") or self._outcome()
         if outcome == "hard":
-            bounce_sub_type, _, status, code = _pick(rng, HARD_BOUNCES)
-            if scenario in ("hard_hostile_script", "hard_hostile_braces"):
-                code = HOSTILE_DIAGNOSTICS[0 if scenario == "hard_hostile_script" else 1]
-                bounce_sub_type = "General"
-            elif rng.random() < 0.005:
-                code = rng.choice(HOSTILE_DIAGNOSTICS)
-            suppressed = bounce_sub_type in ("Suppressed", "OnAccountSuppressionList")
-            at = t0_ms + (rng.randint(300, 2500) if suppressed else rng.randint(2 * SECOND, 90 * SECOND))
-            return [
-                self._bounce(
-                    mail,
-                    at,
-                    [recipient],
-                    "Permanent",
-                    bounce_sub_type,
-                    status,
-                    code.replace("{addr}", recipient.reported),
-                    legacy,
-                    suppressed=suppressed,
-                )
-            ]
+            return [self._hard_bounce(m, recipient, scenario)]
         if outcome == "soft":
-            bounce_type, bounce_sub_type, _, status, code = _pick(rng, SOFT_BOUNCES)
-            if scenario == "soft_undetermined":
-                bounce_type, bounce_sub_type, _, status, code = SOFT_BOUNCES[-1]
-            events = []
-            if scenario == "soft_after_delay" or (scenario is None and rng.random() < 0.5):
-                first = t0_ms + rng.randint(5 * MINUTE, 30 * MINUTE)
-                if not legacy:
-                    events.append(self._delay(mail, first, [recipient], None))
-                    if rng.random() < 0.4:
-                        events.append(
-                            self._delay(
-                                mail, first + rng.randint(20 * MINUTE, 90 * MINUTE), [recipient], None
-                            )
-                        )
-                at = first + rng.randint(2 * HOUR, 7 * HOUR)
-            else:
-                at = t0_ms + rng.randint(5 * SECOND, 20 * MINUTE)
-            return events + [
-                self._bounce(mail, at, [recipient], bounce_type, bounce_sub_type, status, code, legacy)
-            ]
+            return self._soft_bounce(m, recipient, scenario)
         if outcome in ("delay_then_delivered", "delay_unresolved"):
-            first = t0_ms + rng.randint(2 * MINUTE, 30 * MINUTE)
-            events = [] if legacy else [self._delay(mail, first, [recipient], None)]
-            if outcome == "delay_unresolved":
-                return events
-            delivered_at = first + rng.randint(20 * MINUTE, 4 * HOUR)
-            return events + self._delivered(mail, t0_ms, delivered_at, recipient, campaign, legacy, scenario)
-        return self._delivered(
-            mail, t0_ms, t0_ms + rng.randint(800, 12 * SECOND), recipient, campaign, legacy, scenario
+            return self._delayed(m, recipient, scenario, resolved=outcome == "delay_then_delivered")
+        return self._delivered(m, m.t0_ms + self.rng.randint(800, 12 * SECOND), recipient, scenario)
+
+    def _outcome(self) -> str:
+        """What happens to a recipient with no forced scenario, by one draw."""
+        roll = self.rng.random()
+        if roll < P_HARD:
+            return "hard"
+        if roll < P_HARD + P_SOFT:
+            return "soft"
+        if roll < P_HARD + P_SOFT + P_DELAY_THEN_DELIVERED:
+            return "delay_then_delivered"
+        if roll < P_HARD + P_SOFT + P_DELAY_THEN_DELIVERED + P_DELAY_UNRESOLVED:
+            return "delay_unresolved"
+        return "delivered"
+
+    def _hard_bounce(self, m: _Message, recipient: Recipient, scenario: str | None) -> Event:
+        rng = self.rng
+        bounce_sub_type, _, status, code = _pick(rng, HARD_BOUNCES)
+        if scenario in ("hard_hostile_script", "hard_hostile_braces"):
+            code = HOSTILE_DIAGNOSTICS[0 if scenario == "hard_hostile_script" else 1]
+            bounce_sub_type = "General"
+        elif rng.random() < 0.005:
+            code = rng.choice(HOSTILE_DIAGNOSTICS)
+        # SES's own suppression answers at once; a receiving server takes seconds.
+        suppressed = bounce_sub_type in ("Suppressed", "OnAccountSuppressionList")
+        at = m.t0_ms + (rng.randint(300, 2500) if suppressed else rng.randint(2 * SECOND, 90 * SECOND))
+        code = code.replace("{addr}", recipient.reported)
+        return self._bounce(
+            m, at, [recipient], "Permanent", bounce_sub_type, status, code, suppressed=suppressed
         )
 
-    def _delivered(
-        self,
-        mail: str,
-        t0_ms: int,
-        at: int,
-        recipient: Recipient,
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None = None,
+    def _soft_bounce(self, m: _Message, recipient: Recipient, scenario: str | None) -> list[Event]:
+        """A soft bounce, half the time after one or two delays (identity notifications have none)."""
+        rng = self.rng
+        kind = _pick(rng, SOFT_BOUNCES)
+        if scenario == "soft_undetermined":
+            kind = SOFT_BOUNCES[-1]
+        events = []
+        if scenario == "soft_after_delay" or (scenario is None and rng.random() < 0.5):
+            first = m.t0_ms + rng.randint(5 * MINUTE, 30 * MINUTE)
+            if not m.legacy:
+                events.append(self._delay(m, first, [recipient], None))
+                if rng.random() < 0.4:
+                    events.append(
+                        self._delay(m, first + rng.randint(20 * MINUTE, 90 * MINUTE), [recipient], None)
+                    )
+            at = first + rng.randint(2 * HOUR, 7 * HOUR)
+        else:
+            at = m.t0_ms + rng.randint(5 * SECOND, 20 * MINUTE)
+        return events + [self._soft_bounce_event(m, at, recipient, kind)]
+
+    def _delayed(
+        self, m: _Message, recipient: Recipient, scenario: str | None, *, resolved: bool
     ) -> list[Event]:
-        return [self._delivery(mail, t0_ms, at, [recipient], legacy)] + self._after_delivery(
-            mail, at, recipient, campaign, legacy, scenario
-        )
+        """A delay, then (when ``resolved``) the delivery and what follows it."""
+        rng = self.rng
+        first = m.t0_ms + rng.randint(2 * MINUTE, 30 * MINUTE)
+        events = [] if m.legacy else [self._delay(m, first, [recipient], None)]
+        if not resolved:
+            return events
+        delivered_at = first + rng.randint(20 * MINUTE, 4 * HOUR)
+        return events + self._delivered(m, delivered_at, recipient, scenario)
+
+    def _delivered(self, m: _Message, at: int, recipient: Recipient, scenario: str | None) -> list[Event]:
+        return [self._delivery(m, at, [recipient])] + self._after_delivery(m, at, recipient, scenario)
 
     def _after_delivery(
-        self,
-        mail: str,
-        delivered_at: int,
-        recipient: Recipient,
-        campaign: str | None,
-        legacy: bool,
-        scenario: str | None,
+        self, m: _Message, delivered_at: int, recipient: Recipient, scenario: str | None
     ) -> list[Event]:
         """What can follow a delivery: an out-of-office reply, a complaint, opens, clicks, an unsubscribe."""
+        events = self._auto_reply(m, delivered_at, recipient, scenario)
+        events += self._complaint_after(m, delivered_at, recipient, scenario)
+        if m.legacy:
+            return events  # identity notifications have no opens, clicks or subscriptions
+        return events + self._engagement(m, delivered_at, scenario)
+
+    def _auto_reply(
+        self, m: _Message, delivered_at: int, recipient: Recipient, scenario: str | None
+    ) -> list[Event]:
+        """An out-of-office reply, which SES reports as a Transient/General bounce."""
         rng = self.rng
-        events: list[Event] = []
-        if scenario in ("auto_reply", "legacy_auto_reply") or (
-            scenario is None and rng.random() < P_AUTO_REPLY
+        if not (
+            scenario in ("auto_reply", "legacy_auto_reply")
+            or (scenario is None and rng.random() < P_AUTO_REPLY)
         ):
-            at = delivered_at + rng.randint(3 * SECOND, 10 * MINUTE)
-            code = rng.choice(AUTO_REPLY_CODES)
-            events.append(
-                self._bounce(
-                    mail,
-                    at,
-                    [recipient],
-                    "Transient",
-                    "General",
-                    "2.0.0" if code and code.startswith("smtp; 250") else "5.0.0",
-                    code,
-                    legacy,
-                )
-            )
+            return []
+        at = delivered_at + rng.randint(3 * SECOND, 10 * MINUTE)
+        code = rng.choice(AUTO_REPLY_CODES)
+        status = "2.0.0" if code and code.startswith("smtp; 250") else "5.0.0"
+        return [self._bounce(m, at, [recipient], "Transient", "General", status, code)]
+
+    def _complaint_after(
+        self, m: _Message, delivered_at: int, recipient: Recipient, scenario: str | None
+    ) -> list[Event]:
+        """A complaint ("" is one without a feedback type), forced by the scenario or by chance."""
+        rng = self.rng
         complaint_kind = _FORCED_COMPLAINT.get(scenario or "")
         if complaint_kind is None and scenario is None and rng.random() < P_COMPLAINT:
             roll = rng.random()
             complaint_kind = "not-spam" if roll < 0.12 else "abuse" if roll < 0.70 else ""
-        if complaint_kind is not None:
-            at = delivered_at + rng.randint(10 * MINUTE, 10 * HOUR)
-            events.append(self._complaint(mail, at, recipient, complaint_kind or None, legacy))
-        if legacy:
-            return events
-        if scenario in ("click", "unsubscribe") or (scenario is None and rng.random() < P_OPEN):
-            opened = (
-                delivered_at + int(rng.expovariate(1 / (50 * MINUTE))) + rng.randint(20 * SECOND, 2 * MINUTE)
-            )
-            opened = min(opened, delivered_at + 10 * HOUR)
-            agent = rng.choice(USER_AGENTS)
-            ip = f"192.0.2.{rng.randint(1, 254)}"
-            events.append(
-                _simple(
-                    mail,
-                    opened,
-                    "Open",
-                    "open",
-                    {"timestamp": iso_ms(opened), "userAgent": agent, "ipAddress": ip},
-                )
-            )
-            if rng.random() < 0.2:  # opened again later
-                again = opened + rng.randint(5 * MINUTE, 3 * HOUR)
-                events.append(
-                    _simple(
-                        mail,
-                        again,
-                        "Open",
-                        "open",
-                        {"timestamp": iso_ms(again), "userAgent": agent, "ipAddress": ip},
-                    )
-                )
-            if scenario == "click" or (scenario is None and rng.random() < P_CLICK):
-                clicked = opened + rng.randint(4 * SECOND, 8 * MINUTE)
-                click = {
-                    "timestamp": iso_ms(clicked),
-                    "ipAddress": ip,
-                    "userAgent": agent,
-                    "link": rng.choice(LINKS),
-                }
-                if rng.random() < 0.7:
-                    click["linkTags"] = {"campaign": [campaign or "none"]}
-                events.append(_simple(mail, clicked, "Click", "click", click))
-            if campaign == "newsletter" and (
-                scenario == "unsubscribe" or (scenario is None and rng.random() < P_UNSUBSCRIBE)
-            ):
-                at = opened + rng.randint(10 * SECOND, 10 * MINUTE)
-                events.append(_simple(mail, at, "Subscription", "subscription", _subscription(at, rng)))
+        if complaint_kind is None:
+            return []
+        at = delivered_at + rng.randint(10 * MINUTE, 10 * HOUR)
+        return [self._complaint(m, at, recipient, complaint_kind or None)]
+
+    def _engagement(self, m: _Message, delivered_at: int, scenario: str | None) -> list[Event]:
+        """Opens (sometimes two), then perhaps a click and, for a newsletter, an unsubscribe."""
+        rng = self.rng
+        if not (scenario in ("click", "unsubscribe") or (scenario is None and rng.random() < P_OPEN)):
+            return []
+        opened = delivered_at + int(rng.expovariate(1 / (50 * MINUTE))) + rng.randint(20 * SECOND, 2 * MINUTE)
+        opened = min(opened, delivered_at + 10 * HOUR)
+        agent = rng.choice(USER_AGENTS)
+        ip = f"192.0.2.{rng.randint(1, 254)}"
+        events = [_open(m.mail, opened, agent, ip)]
+        if rng.random() < 0.2:  # opened again later
+            events.append(_open(m.mail, opened + rng.randint(5 * MINUTE, 3 * HOUR), agent, ip))
+        if scenario == "click" or (scenario is None and rng.random() < P_CLICK):
+            events.append(self._click(m, opened, agent, ip))
+        if m.campaign == "newsletter" and (
+            scenario == "unsubscribe" or (scenario is None and rng.random() < P_UNSUBSCRIBE)
+        ):
+            at = opened + rng.randint(10 * SECOND, 10 * MINUTE)
+            events.append(_new_event(m.mail, at, "Subscription", "subscription", _subscription(at, rng)))
         return events
 
+    def _click(self, m: _Message, opened: int, agent: str, ip: str) -> Event:
+        rng = self.rng
+        clicked = opened + rng.randint(4 * SECOND, 8 * MINUTE)
+        click = {
+            "timestamp": iso_ms(clicked),
+            "ipAddress": ip,
+            "userAgent": agent,
+            "link": rng.choice(LINKS),
+        }
+        if rng.random() < 0.7:
+            click["linkTags"] = {"campaign": [m.campaign or "none"]}
+        return _new_event(m.mail, clicked, "Click", "click", click)
+
     # --- event bodies -----------------------------------------------------------------------
-    def _delivery(self, mail: str, t0_ms: int, at: int, recipients: list[Recipient], legacy: bool) -> Event:
+    def _delivery(self, m: _Message, at: int, recipients: list[Recipient]) -> Event:
         rng = self.rng
         body = {
             "timestamp": iso_ms(at),
-            "processingTimeMillis": max(1, at - t0_ms),
+            "processingTimeMillis": max(1, at - m.t0_ms),
             "recipients": [r.reported for r in recipients],
             "smtpResponse": f"250 2.0.0 OK  {at // 1000} {self.uuid()[:12]} - gsmtp",
             "remoteMtaIp": rng.choice(REMOTE_MTA_IPS),
             "reportingMTA": rng.choice(REPORTING_MTAS),
         }
-        return Event(at, "Delivery", _event("Delivery", mail, "delivery", body, legacy), legacy)
+        return _new_event(m.mail, at, "Delivery", "delivery", body, m.legacy)
 
     def _bounce(
         self,
-        mail: str,
+        m: _Message,
         at: int,
         recipients: list[Recipient],
         bounce_type: str,
         bounce_sub_type: str,
         status: str,
         code: str | None,
-        legacy: bool,
         *,
         suppressed: bool = False,
     ) -> Event:
@@ -699,11 +670,14 @@ class Simulator:
         else:
             body["remoteMtaIp"] = self.rng.choice(REMOTE_MTA_IPS)
             body["reportingMTA"] = f"dsn; {self.rng.choice(REPORTING_MTAS)}"
-        return Event(at, "Bounce", _event("Bounce", mail, "bounce", body, legacy), legacy)
+        return _new_event(m.mail, at, "Bounce", "bounce", body, m.legacy)
 
-    def _complaint(
-        self, mail: str, at: int, recipient: Recipient, feedback_type: str | None, legacy: bool
-    ) -> Event:
+    def _soft_bounce_event(self, m: _Message, at: int, recipient: Recipient, kind: tuple) -> Event:
+        """One recipient's soft bounce of ``kind``, a SOFT_BOUNCES row."""
+        bounce_type, bounce_sub_type, _, status, code = kind
+        return self._bounce(m, at, [recipient], bounce_type, bounce_sub_type, status, code)
+
+    def _complaint(self, m: _Message, at: int, recipient: Recipient, feedback_type: str | None) -> Event:
         body: dict[str, object] = {"complainedRecipients": [{"emailAddress": recipient.reported}]}
         agent = self.rng.choice(COMPLAINT_AGENTS)
         if agent is not None:
@@ -714,9 +688,10 @@ class Simulator:
         body["arrivalDate"] = iso_ms(at - self.rng.randint(SECOND, 5 * MINUTE))
         body["timestamp"] = iso_ms(at)
         body["feedbackId"] = self.ses_id(at)
-        return Event(at, "Complaint", _event("Complaint", mail, "complaint", body, legacy), legacy)
+        return _new_event(m.mail, at, "Complaint", "complaint", body, m.legacy)
 
-    def _delay(self, mail: str, at: int, recipients: list[Recipient], delay_type: str | None) -> Event:
+    def _delay(self, m: _Message, at: int, recipients: list[Recipient], delay_type: str | None) -> Event:
+        """A DeliveryDelay: an event-publishing type, which identity notifications never carry."""
         rng = self.rng
         kind, status, code = next((d for d in DELAY_TYPES if d[0] == delay_type), None) or rng.choice(
             DELAY_TYPES
@@ -730,7 +705,7 @@ class Simulator:
             ],
             "reportingMTA": rng.choice(REPORTING_MTAS),
         }
-        return Event(at, "DeliveryDelay", _event("DeliveryDelay", mail, "deliveryDelay", body), False)
+        return _new_event(m.mail, at, "DeliveryDelay", "deliveryDelay", body)
 
 
 _FORCED_OUTCOME = {
@@ -758,8 +733,15 @@ def _event(event_type: str, mail: str, key: str, body: dict, identity: bool = Fa
     return f'{{"{type_field}":"{event_type}","{key}":{_dumps(body)},"mail":{mail}}}'
 
 
-def _simple(mail: str, at: int, event_type: str, key: str, body: dict) -> Event:
-    return Event(at, event_type, _event(event_type, mail, key, body), False)
+def _new_event(mail: str, at: int, event_type: str, key: str, body: dict, identity: bool = False) -> Event:
+    """An event of ``event_type`` whose own object is ``body`` under ``key``."""
+    return Event(at, event_type, _event(event_type, mail, key, body, identity), identity)
+
+
+def _open(mail: str, at: int, agent: str, ip: str) -> Event:
+    return _new_event(
+        mail, at, "Open", "open", {"timestamp": iso_ms(at), "userAgent": agent, "ipAddress": ip}
+    )
 
 
 def _subscription(at: int, rng: random.Random) -> dict:

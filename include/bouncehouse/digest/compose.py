@@ -20,6 +20,16 @@ from bouncehouse.digest.data import AccountStats, DigestRow, RateCheck, RouteDay
 # An email with tens of thousands of rows helps nobody: list the first rows, say how many more.
 MAX_ROWS = 500
 STATUS_LABELS = {"hard_bounced": "Hard bounce", "soft_bounced": "Soft bounce", "complained": "Complaint"}
+STATUS_COLOURS = {"hard_bounced": "#c0392b", "soft_bounced": "#e67e22", "complained": "#8e44ad"}
+RECIPIENT_COLUMNS = (
+    "Recipient",
+    "Status",
+    "Type / sub-type / feedback",
+    "Diagnostic code",
+    "Sent",
+    "Subject",
+    "Tags",
+)
 LEVEL_STYLES = {
     "ok": ("#1e7e34", "#e6f4ea", "OK"),
     "near": ("#8a5a00", "#fff4d6", "NEAR REVIEW LEVEL"),
@@ -252,9 +262,25 @@ def render_html(
     generated_at: datetime,
     chart_cid: str,
 ) -> str:
+    parts = [
+        *_html_header(route_day, account),
+        *_html_warnings(account),
+        *_html_sends_notice(account),
+        *_html_skipped(skipped),
+        *_html_counts(route_day, account),
+        *_html_rates(account),
+        *ses_figures_html(account),
+        *_html_chart(chart_cid),
+        *_html_recipients(route_day),
+        *_html_footer(generated_at),
+    ]
+    return "\n".join(parts)
+
+
+def _html_header(route_day: RouteDay, account: AccountStats) -> list[str]:
     route = route_day.route
     e = escape
-    parts: list[str] = [
+    return [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8"><title>Bouncehouse digest</title></head>',
         '<body style="margin:0;padding:16px;background:#f5f5f5;font-family:Helvetica,Arial,sans-serif;color:#222">',
@@ -263,31 +289,50 @@ def render_html(
         f'<p style="margin:0 0 16px;color:#555;font-size:13px">Route for {e(route.describe())}. '
         "UTC day; all times UTC.</p>",
     ]
+
+
+def _html_warnings(account: AccountStats) -> list[str]:
+    """One banner per rate at or near an SES level, coloured as its badge."""
+    banners = []
     for check in (account.bounce, account.complaint):
         if check.warning:
             colour, background, _ = LEVEL_STYLES[check.level]
-            parts.append(
+            banners.append(
                 f'<div style="padding:10px 14px;margin:0 0 12px;font-weight:bold;color:{colour};'
-                f'background:{background};border-left:6px solid #c0392b">&#9888; {e(check.warning)}</div>'
+                f'background:{background};border-left:6px solid #c0392b">&#9888; {escape(check.warning)}</div>'
             )
-    if account.sends_notice:
-        parts.append(
-            '<div style="padding:10px 14px;margin:0 0 12px;background:#eeeeee;border-left:6px solid #555555">'
-            f"<b>No rates: the sends are not known.</b> {e(account.sends_notice)}</div>"
-        )
-    if skipped:
-        items = "".join(
-            f"<li><b>{e(address)}</b> was not sent this digest: {e(suppression.describe())}.</li>"
-            for address, suppression in sorted(skipped.items())
-        )
-        parts.append(
-            '<div style="padding:10px 14px;margin:0 0 12px;background:#fff4d6;border-left:6px solid #e0a800">'
-            f'<b>Admin address skipped</b><ul style="margin:6px 0 0">{items}</ul>'
-            '<div style="font-size:12px;margin-top:4px">Fix or replace the address in the routes file, or lift it '
-            "in the manual_suppressions seed once it works again.</div></div>"
-        )
-    parts += [
-        f'<h2 style="font-size:15px;margin:16px 0 6px">This route on {e(account.day.isoformat())}</h2>',
+    return banners
+
+
+def _html_sends_notice(account: AccountStats) -> list[str]:
+    if not account.sends_notice:
+        return []
+    return [
+        '<div style="padding:10px 14px;margin:0 0 12px;background:#eeeeee;border-left:6px solid #555555">'
+        f"<b>No rates: the sends are not known.</b> {escape(account.sends_notice)}</div>"
+    ]
+
+
+def _html_skipped(skipped: Mapping[str, Suppression]) -> list[str]:
+    """The route's admins this digest was not sent to, and how to get them back."""
+    if not skipped:
+        return []
+    items = "".join(
+        f"<li><b>{escape(address)}</b> was not sent this digest: {escape(suppression.describe())}.</li>"
+        for address, suppression in sorted(skipped.items())
+    )
+    return [
+        '<div style="padding:10px 14px;margin:0 0 12px;background:#fff4d6;border-left:6px solid #e0a800">'
+        f'<b>Admin address skipped</b><ul style="margin:6px 0 0">{items}</ul>'
+        '<div style="font-size:12px;margin-top:4px">Fix or replace the address in the routes file, or lift it '
+        "in the manual_suppressions seed once it works again.</div></div>"
+    ]
+
+
+def _html_counts(route_day: RouteDay, account: AccountStats) -> list[str]:
+    """The route's own figures for the day."""
+    return [
+        f'<h2 style="font-size:15px;margin:16px 0 6px">This route on {escape(account.day.isoformat())}</h2>',
         '<table style="border-collapse:collapse;width:100%"><tr>',
         _stat("hard bounced", route_day.hard_bounced, "#c0392b"),
         _stat("soft bounced", route_day.soft_bounced, "#e67e22"),
@@ -296,73 +341,85 @@ def render_html(
         "</tr></table>",
         f'<p style="font-size:12px;color:#555;margin:4px 0 0">{route_day.delivered} of the day\'s '
         f"{route_day.sent} recipients delivered so far.</p>",
+    ]
+
+
+def _html_rates(account: AccountStats) -> list[str]:
+    """The account's 7-day rates against SES's review and pause levels."""
+    e = escape
+    rows = [
+        f'<tr><td style="padding:6px 10px;border-top:1px solid #ddd">{e(check.label)}</td>'
+        f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right;font-weight:bold">'
+        f"{e(format_rate(check.value))}</td>"
+        f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right">{e(format_rate(check.review))}</td>'
+        f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right">{e(format_rate(check.pause))}</td>'
+        f'<td style="padding:6px 10px;border-top:1px solid #ddd">{_badge(check)}</td></tr>'
+        for check in (account.bounce, account.complaint)
+    ]
+    return [
         '<h2 style="font-size:15px;margin:18px 0 6px">Account-wide rates, last 7 days '
         f"({e(account.window_start.isoformat())} to {e(account.day.isoformat())}, {account.window_sent} sent)</h2>",
         '<table style="border-collapse:collapse;font-size:14px">',
         '<tr style="background:#f0f0f0"><th style="text-align:left;padding:6px 10px">Rate</th>'
         '<th style="padding:6px 10px">7 days</th><th style="padding:6px 10px">SES review at</th>'
         '<th style="padding:6px 10px">SES pause at</th><th style="padding:6px 10px">Status</th></tr>',
-    ]
-    for check in (account.bounce, account.complaint):
-        parts.append(
-            f'<tr><td style="padding:6px 10px;border-top:1px solid #ddd">{e(check.label)}</td>'
-            f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right;font-weight:bold">'
-            f"{e(format_rate(check.value))}</td>"
-            f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right">{e(format_rate(check.review))}</td>'
-            f'<td style="padding:6px 10px;border-top:1px solid #ddd;text-align:right">{e(format_rate(check.pause))}</td>'
-            f'<td style="padding:6px 10px;border-top:1px solid #ddd">{_badge(check)}</td></tr>'
-        )
-    parts += [
+        *rows,
         "</table>",
-        *ses_figures_html(account),
-        f'<p style="margin:14px 0 4px"><img src="cid:{e(chart_cid)}" alt="Daily bounce and complaint rates, '
-        'last 30 days, with SES review and pause levels" width="720" style="max-width:100%;border:1px solid #eee"></p>',
-        f'<h2 style="font-size:15px;margin:18px 0 6px">Bounced and complained recipients ({len(route_day.rows)})</h2>',
     ]
-    if not route_day.rows:
+
+
+def _html_chart(chart_cid: str) -> list[str]:
+    return [
+        f'<p style="margin:14px 0 4px"><img src="cid:{escape(chart_cid)}" alt="Daily bounce and complaint rates, '
+        'last 30 days, with SES review and pause levels" width="720" style="max-width:100%;border:1px solid #eee"></p>',
+    ]
+
+
+def _html_recipients(route_day: RouteDay) -> list[str]:
+    """The day's bounced and complained recipients: a table of the first MAX_ROWS, then how many more."""
+    rows = route_day.rows
+    parts = [
+        f'<h2 style="font-size:15px;margin:18px 0 6px">Bounced and complained recipients ({len(rows)})</h2>'
+    ]
+    if not rows:
         parts.append(
             '<p style="color:#1e7e34">No bounced or complained recipients on this route that day.</p>'
         )
-    else:
-        cell = 'style="padding:5px 8px;border-top:1px solid #ddd;vertical-align:top"'
-        head = "".join(
-            f'<th style="text-align:left;padding:5px 8px">{label}</th>'
-            for label in (
-                "Recipient",
-                "Status",
-                "Type / sub-type / feedback",
-                "Diagnostic code",
-                "Sent",
-                "Subject",
-                "Tags",
-            )
-        )
+        return parts
+    head = "".join(f'<th style="text-align:left;padding:5px 8px">{label}</th>' for label in RECIPIENT_COLUMNS)
+    parts.append(
+        f'<table style="border-collapse:collapse;width:100%;font-size:12px"><tr style="background:#f0f0f0">{head}</tr>'
+    )
+    parts += [_html_recipient_row(row) for row in rows[:MAX_ROWS]]
+    parts.append("</table>")
+    if len(rows) > MAX_ROWS:
         parts.append(
-            f'<table style="border-collapse:collapse;width:100%;font-size:12px"><tr style="background:#f0f0f0">{head}</tr>'
+            f"<p>... and {len(rows) - MAX_ROWS} more: query <code>message_status</code> for the full list.</p>"
         )
-        status_colours = {"hard_bounced": "#c0392b", "soft_bounced": "#e67e22", "complained": "#8e44ad"}
-        for row in route_day.rows[:MAX_ROWS]:
-            status = STATUS_LABELS.get(row.status, row.status)
-            parts.append(
-                f"<tr><td {cell}><b>{e(row.recipient)}</b></td>"
-                f'<td {cell}><span style="color:{status_colours.get(row.status, "#222")};font-weight:bold">'
-                f'{e(status)}</span><br><span style="color:#777;white-space:nowrap">{e(_when(row.status_at))}</span></td>'
-                f"<td {cell}>{e(_type_text(row))}</td>"
-                f'<td {cell}><code style="font-size:11px;white-space:pre-wrap;word-break:break-word">'
-                f"{e(row.diagnostic_code or '')}</code></td>"
-                f"<td {cell} nowrap>{e(_when(row.sent_at))}</td>"
-                f"<td {cell}>{e(row.subject or '')}</td>"
-                f"<td {cell}>{e(_tags_text(row.tags))}</td></tr>"
-            )
-        parts.append("</table>")
-        if len(route_day.rows) > MAX_ROWS:
-            parts.append(
-                f"<p>... and {len(route_day.rows) - MAX_ROWS} more: query <code>message_status</code> for the full list.</p>"
-            )
-    parts += [
+    return parts
+
+
+def _html_recipient_row(row: DigestRow) -> str:
+    e = escape
+    cell = 'style="padding:5px 8px;border-top:1px solid #ddd;vertical-align:top"'
+    status = STATUS_LABELS.get(row.status, row.status)
+    return (
+        f"<tr><td {cell}><b>{e(row.recipient)}</b></td>"
+        f'<td {cell}><span style="color:{STATUS_COLOURS.get(row.status, "#222")};font-weight:bold">'
+        f'{e(status)}</span><br><span style="color:#777;white-space:nowrap">{e(_when(row.status_at))}</span></td>'
+        f"<td {cell}>{e(_type_text(row))}</td>"
+        f'<td {cell}><code style="font-size:11px;white-space:pre-wrap;word-break:break-word">'
+        f"{e(row.diagnostic_code or '')}</code></td>"
+        f"<td {cell} nowrap>{e(_when(row.sent_at))}</td>"
+        f"<td {cell}>{e(row.subject or '')}</td>"
+        f"<td {cell}>{e(_tags_text(row.tags))}</td></tr>"
+    )
+
+
+def _html_footer(generated_at: datetime) -> list[str]:
+    return [
         f'<p style="font-size:11px;color:#777;margin-top:18px">Generated by bouncehouse at '
-        f"{e(generated_at.strftime('%Y-%m-%d %H:%M'))} UTC. Rates count hard bounces and complaints per send day "
+        f"{escape(generated_at.strftime('%Y-%m-%d %H:%M'))} UTC. Rates count hard bounces and complaints per send day "
         "across the whole account, as SES's reputation metrics do.</p>",
         "</div></body></html>",
     ]
-    return "\n".join(parts)
