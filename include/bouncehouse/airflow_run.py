@@ -255,14 +255,23 @@ def run(env: MutableMapping[str, str] | None = None) -> int:
     return 0
 
 
-def standalone(env: MutableMapping[str, str] | None = None) -> int:
-    """``airflow standalone`` bound to loopback. Log in as ``admin``: Airflow's simple auth manager
-    generates the password, prints it and keeps it in ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``."""
-    env = airflow_env(env, fail_fast=False)
-    load_settings(env=env)  # bad configuration fails here, with one line, not inside the UI
+def standalone_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``airflow_env`` for a live Airflow: the UI on loopback, the admin login, and the DAGs unpaused as
+    they are first seen, so triggering ingest runs transform through its Asset without a click on each
+    DAG (Airflow's default pauses new DAGs). Values already set win."""
+    env = airflow_env(base, fail_fast=False)
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", "8080")
     env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+    env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    return env
+
+
+def standalone(env: MutableMapping[str, str] | None = None) -> int:
+    """``airflow standalone`` bound to loopback. Log in as ``admin``: Airflow's simple auth manager
+    generates the password, prints it and keeps it in ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``."""
+    env = standalone_env(env)
+    load_settings(env=env)  # bad configuration fails here, with one line, not inside the UI
     prepare_airflow(env)
     passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     print(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
-from bouncehouse.airflow_run import DAG_ORDER, airflow_env, ensure_demo_data
+from bouncehouse.airflow_run import DAG_ORDER, airflow_env, ensure_demo_data, standalone_env
 from bouncehouse.config import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +58,23 @@ def test_no_demo_data_for_a_source_the_user_chose(tmp_path: Path) -> None:
     spelled = load_settings(env={"BOUNCEHOUSE_HOME": str(tmp_path), "BOUNCEHOUSE_SOURCE": "data/landing"})
     assert ensure_demo_data(spelled) is None
     assert not (tmp_path / "data" / "landing").exists()
+
+
+def test_make_airflow_unpauses_the_dags_so_ingest_triggers_transform(tmp_path: Path) -> None:
+    """Airflow pauses new DAGs by default: the Asset would then never start transform after an ingest."""
+    env = standalone_env({"PATH": "/usr/bin:/bin", "BOUNCEHOUSE_HOME": str(REPO_ROOT)})
+    env["AIRFLOW_HOME"] = str(tmp_path / ".airflow")
+    airflow = Path(sys.executable).with_name("airflow")
+    read = subprocess.run(
+        [str(airflow), "config", "get-value", "core", "dags_are_paused_at_creation"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == "False"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    kept = standalone_env({"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"})
+    assert kept["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "True", "what the operator set wins"
