@@ -3,6 +3,7 @@ worker, copied per test so each test starts from the same marts."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -53,3 +54,28 @@ def custom_smtp() -> Iterator[Any]:
     yield start
     for controller in controllers:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Debian's headless Chromium, installed with apt-get the first time a session needs it.
+
+    Only the layout test needs a browser, so `make install` does not install it. The lock keeps the
+    two xdist workers from running apt-get at once.
+    """
+    import subprocess
+
+    from filelock import FileLock
+
+    with FileLock(str(tmp_path_factory.getbasetemp().parent / "chromium-install.lock")):
+        found = shutil.which("chromium")
+        if found:
+            return found
+        install = ["apt-get", "install", "-y", "-q", "chromium"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=True)
+            subprocess.run(install, env=env, capture_output=True, check=True)
+        found = shutil.which("chromium")
+        assert found, "apt-get installed chromium but it is not on PATH"
+        return found

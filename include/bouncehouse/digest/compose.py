@@ -21,15 +21,11 @@ from bouncehouse.digest.data import AccountStats, DigestRow, RateCheck, RouteDay
 MAX_ROWS = 500
 STATUS_LABELS = {"hard_bounced": "Hard bounce", "soft_bounced": "Soft bounce", "complained": "Complaint"}
 STATUS_COLOURS = {"hard_bounced": "#c0392b", "soft_bounced": "#e67e22", "complained": "#8e44ad"}
-RECIPIENT_COLUMNS = (
-    "Recipient",
-    "Status",
-    "Type / sub-type / feedback",
-    "Diagnostic code",
-    "Sent",
-    "Subject",
-    "Tags",
-)
+# Read on a phone or beside other windows: 640 px wide at most, and long values (a diagnostic with no
+# spaces, a long address) wrap anywhere rather than push the page sideways. Both properties, since mail
+# clients support one or the other.
+MAX_WIDTH_PX = 640
+WRAP_ANYWHERE = "overflow-wrap:anywhere;word-break:break-word"
 LEVEL_STYLES = {
     "ok": ("#1e7e34", "#e6f4ea", "OK"),
     "near": ("#8a5a00", "#fff4d6", "NEAR REVIEW LEVEL"),
@@ -231,7 +227,7 @@ def ses_figures_html(account: AccountStats) -> list[str]:
     )
     return [
         '<h2 style="font-size:15px;margin:18px 0 6px">SES\'s own figures beside ours</h2>',
-        '<table style="border-collapse:collapse;font-size:14px"><tr style="background:#f0f0f0">'
+        '<table style="border-collapse:collapse;width:100%;font-size:14px"><tr style="background:#f0f0f0">'
         '<th style="text-align:left;padding:6px 10px">Rate</th><th style="padding:6px 10px">Ours, 7 days</th>'
         '<th style="padding:6px 10px">SES reputation</th><th style="padding:6px 10px">SES send statistics, 7 days</th>'
         f"</tr>{rows}</table>",
@@ -282,9 +278,11 @@ def _html_header(route_day: RouteDay, account: AccountStats) -> list[str]:
     e = escape
     return [
         "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8"><title>Bouncehouse digest</title></head>',
-        '<body style="margin:0;padding:16px;background:#f5f5f5;font-family:Helvetica,Arial,sans-serif;color:#222">',
-        '<div style="max-width:980px;margin:0 auto;background:#fff;padding:20px;border:1px solid #ddd">',
+        '<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Bouncehouse digest</title></head>",
+        '<body style="margin:0;padding:8px;background:#f5f5f5;font-family:Helvetica,Arial,sans-serif;color:#222">',
+        f'<div style="max-width:{MAX_WIDTH_PX}px;width:100%;box-sizing:border-box;margin:0 auto;background:#fff;'
+        f'padding:16px;border:1px solid #ddd;{WRAP_ANYWHERE}">',
         f'<h1 style="font-size:20px;margin:0 0 4px">Bounce digest: {e(route.name)}, {e(account.day.isoformat())}</h1>',
         f'<p style="margin:0 0 16px;color:#555;font-size:13px">Route for {e(route.describe())}. '
         "UTC day; all times UTC.</p>",
@@ -359,7 +357,7 @@ def _html_rates(account: AccountStats) -> list[str]:
     return [
         '<h2 style="font-size:15px;margin:18px 0 6px">Account-wide rates, last 7 days '
         f"({e(account.window_start.isoformat())} to {e(account.day.isoformat())}, {account.window_sent} sent)</h2>",
-        '<table style="border-collapse:collapse;font-size:14px">',
+        '<table style="border-collapse:collapse;width:100%;font-size:14px">',
         '<tr style="background:#f0f0f0"><th style="text-align:left;padding:6px 10px">Rate</th>'
         '<th style="padding:6px 10px">7 days</th><th style="padding:6px 10px">SES review at</th>'
         '<th style="padding:6px 10px">SES pause at</th><th style="padding:6px 10px">Status</th></tr>',
@@ -371,12 +369,17 @@ def _html_rates(account: AccountStats) -> list[str]:
 def _html_chart(chart_cid: str) -> list[str]:
     return [
         f'<p style="margin:14px 0 4px"><img src="cid:{escape(chart_cid)}" alt="Daily bounce and complaint rates, '
-        'last 30 days, with SES review and pause levels" width="720" style="max-width:100%;border:1px solid #eee"></p>',
+        'last 30 days, with SES review and pause levels" width="720" '
+        'style="display:block;width:100%;max-width:100%;height:auto;border:1px solid #eee"></p>',
     ]
 
 
 def _html_recipients(route_day: RouteDay) -> list[str]:
-    """The day's bounced and complained recipients: a table of the first MAX_ROWS, then how many more."""
+    """The day's bounced and complained recipients, the first MAX_ROWS, then how many more.
+
+    One stacked block per recipient (address and status on one line, the details below, the diagnostic
+    on its own full-width line) rather than seven columns, which squeeze long values at 640 px.
+    """
     rows = route_day.rows
     parts = [
         f'<h2 style="font-size:15px;margin:18px 0 6px">Bounced and complained recipients ({len(rows)})</h2>'
@@ -386,11 +389,11 @@ def _html_recipients(route_day: RouteDay) -> list[str]:
             '<p style="color:#1e7e34">No bounced or complained recipients on this route that day.</p>'
         )
         return parts
-    head = "".join(f'<th style="text-align:left;padding:5px 8px">{label}</th>' for label in RECIPIENT_COLUMNS)
     parts.append(
-        f'<table style="border-collapse:collapse;width:100%;font-size:12px"><tr style="background:#f0f0f0">{head}</tr>'
+        '<table role="presentation" width="100%" style="border-collapse:collapse;width:100%;'
+        'table-layout:fixed;font-size:13px">'
     )
-    parts += [_html_recipient_row(row) for row in rows[:MAX_ROWS]]
+    parts += [_html_recipient_block(row) for row in rows[:MAX_ROWS]]
     parts.append("</table>")
     if len(rows) > MAX_ROWS:
         parts.append(
@@ -399,20 +402,35 @@ def _html_recipients(route_day: RouteDay) -> list[str]:
     return parts
 
 
-def _html_recipient_row(row: DigestRow) -> str:
-    e = escape
-    cell = 'style="padding:5px 8px;border-top:1px solid #ddd;vertical-align:top"'
-    status = STATUS_LABELS.get(row.status, row.status)
+def _detail(label: str, value: str) -> str:
+    """A labelled value on its own line of a recipient's block (empty values are left out)."""
+    if not value:
+        return ""
     return (
-        f"<tr><td {cell}><b>{e(row.recipient)}</b></td>"
-        f'<td {cell}><span style="color:{STATUS_COLOURS.get(row.status, "#222")};font-weight:bold">'
-        f'{e(status)}</span><br><span style="color:#777;white-space:nowrap">{e(_when(row.status_at))}</span></td>'
-        f"<td {cell}>{e(_type_text(row))}</td>"
-        f'<td {cell}><code style="font-size:11px;white-space:pre-wrap;word-break:break-word">'
-        f"{e(row.diagnostic_code or '')}</code></td>"
-        f"<td {cell} nowrap>{e(_when(row.sent_at))}</td>"
-        f"<td {cell}>{e(row.subject or '')}</td>"
-        f"<td {cell}>{e(_tags_text(row.tags))}</td></tr>"
+        f'<div style="margin-top:3px;color:#333;{WRAP_ANYWHERE}">'
+        f'<span style="color:#777">{escape(label)}:</span> {escape(value)}</div>'
+    )
+
+
+def _html_recipient_block(row: DigestRow) -> str:
+    e = escape
+    status = STATUS_LABELS.get(row.status, row.status)
+    diagnostic = ""
+    if row.diagnostic_code:
+        diagnostic = (
+            '<div style="margin-top:4px;padding:4px 6px;background:#f7f7f7;border-left:3px solid #ddd">'
+            f'<code style="font-size:11px;white-space:pre-wrap;{WRAP_ANYWHERE}">{e(row.diagnostic_code)}</code></div>'
+        )
+    return (
+        f'<tr><td style="padding:8px 4px;border-top:1px solid #ddd;vertical-align:top;{WRAP_ANYWHERE}">'
+        f'<div><b style="{WRAP_ANYWHERE}">{e(row.recipient)}</b> '
+        f'<span style="color:{STATUS_COLOURS.get(row.status, "#222")};font-weight:bold;white-space:nowrap">'
+        f'{e(status)}</span> <span style="color:#777;white-space:nowrap">{e(_when(row.status_at))}</span></div>'
+        f"{_detail('Type', _type_text(row))}"
+        f"{_detail('Sent', _when(row.sent_at))}"
+        f"{_detail('Subject', row.subject or '')}"
+        f"{_detail('Tags', _tags_text(row.tags))}"
+        f"{diagnostic}</td></tr>"
     )
 
 
