@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -62,6 +63,39 @@ def digest_subject(route_day: RouteDay, account: AccountStats) -> str:
     elif "near" in levels:
         alert = "Warning: rate near SES review level - "
     return f"[bouncehouse] {alert}{route_day.route.name} digest {day}: {', '.join(parts)}"
+
+
+TOP_N = 5
+# The SMTP enhanced status code (RFC 3463, e.g. 5.1.1) says what went wrong without the server's wording.
+# Not \b: servers glue codes to "_" or "-" ("550-5.1.1_..."), and "_" counts as a word character.
+_ENHANCED_CODE = re.compile(r"(?<![\w.])([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)")
+_BASIC_CODE = re.compile(r"(?<![\w.])([245]\d\d)(?![\w.])")
+
+
+def diagnostic_key(diagnostic: str) -> str:
+    """What a diagnostic is grouped by: its enhanced status code, else its SMTP reply code, else its text."""
+    found = _ENHANCED_CODE.search(diagnostic) or _BASIC_CODE.search(diagnostic)
+    return found.group(1) if found else diagnostic.strip()[:60]
+
+
+def top_diagnostics(rows: Sequence[DigestRow]) -> list[tuple[str, int]]:
+    """The most frequent diagnostic codes among the day's bounces (complaints have none)."""
+    counts = Counter(diagnostic_key(row.diagnostic_code) for row in rows if row.diagnostic_code)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_N]
+
+
+def top_domains(rows: Sequence[DigestRow]) -> list[tuple[str, int]]:
+    """The recipient domains with the most bounced or complained recipients that day."""
+    counts = Counter(row.recipient.rpartition("@")[2].lower() for row in rows)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_N]
+
+
+def _summary_text(rows: Sequence[DigestRow]) -> list[str]:
+    lines = []
+    for title, top in (("Top diagnostic codes", top_diagnostics(rows)), ("Top domains", top_domains(rows))):
+        if top:
+            lines.append(f"{title}: " + ", ".join(f"{key} ({count})" for key, count in top))
+    return lines
 
 
 def _tags_text(tags: Mapping[str, Sequence[str]]) -> str:
@@ -159,6 +193,7 @@ def render_text(
     if not route_day.rows:
         lines.append("No bounced or complained recipients on this route that day.")
     else:
+        lines += [*_summary_text(route_day.rows), ""]
         lines.append(f"Bounced and complained recipients ({len(route_day.rows)}):")
         for row in route_day.rows[:MAX_ROWS]:
             lines += [
@@ -389,6 +424,7 @@ def _html_recipients(route_day: RouteDay) -> list[str]:
             '<p style="color:#1e7e34">No bounced or complained recipients on this route that day.</p>'
         )
         return parts
+    parts += _html_summary(rows)
     parts.append(
         '<table role="presentation" width="100%" style="border-collapse:collapse;width:100%;'
         'table-layout:fixed;font-size:13px">'
@@ -399,6 +435,18 @@ def _html_recipients(route_day: RouteDay) -> list[str]:
         parts.append(
             f"<p>... and {len(rows) - MAX_ROWS} more: query <code>message_status</code> for the full list.</p>"
         )
+    return parts
+
+
+def _html_summary(rows: Sequence[DigestRow]) -> list[str]:
+    """Where the day's bounces come from, above the list: the top diagnostic codes and domains."""
+    parts = []
+    for title, top in (("Top diagnostic codes", top_diagnostics(rows)), ("Top domains", top_domains(rows))):
+        if top:
+            items = ", ".join(f"<b>{escape(key)}</b> ({count})" for key, count in top)
+            parts.append(
+                f'<p style="font-size:13px;margin:2px 0;{WRAP_ANYWHERE}">{escape(title)}: {items}</p>'
+            )
     return parts
 
 
