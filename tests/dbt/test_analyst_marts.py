@@ -1,0 +1,61 @@
+"""The marts analysts read beside deliverability_daily (issue 15): built by transform from SES events,
+each checked on one row worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from bouncehouse.transform import transform
+from ses_events import Message, load, settings_for
+from warehouse_reads import fetch
+
+pytestmark = pytest.mark.slow
+
+T0 = datetime(2026, 11, 2, 9, 0)
+LOADED = datetime(2026, 11, 5, 0, 0)
+AS_OF = datetime(2026, 11, 10, 0, 0)
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+@pytest.fixture
+def built(warehouse_path: Path) -> Path:
+    """A newsletter to four recipients at Google's two domains and one unlisted domain (tags campaign
+    a and b, user_type trial), and the digest's own email to an admin at gmail.com, which bounces."""
+    news = Message(
+        "news",
+        ["ann@gmail.com", "bob@googlemail.com", "cat@gmail.com", "dan@corp.example"],
+        T0,
+        tags={"campaign": ["a", "b"], "user_type": ["trial"]},
+    )
+    digest = Message("digest", ["admin@gmail.com"], T0, tags={"bouncehouse_message": ["digest"]})
+    events = [
+        news.send(),
+        news.delivery(minutes(1), "ann@gmail.com", "cat@gmail.com", "dan@corp.example"),
+        news.bounce(minutes(2), "bob@googlemail.com", diagnostic="smtp; 550 5.1.1 no such user"),
+        news.complaint(minutes(30), "cat@gmail.com"),
+        news.open(minutes(40)),
+        digest.send(),
+        digest.bounce(minutes(3), "admin@gmail.com"),
+    ]
+    load(warehouse_path, events, LOADED)
+    transform(settings_for(warehouse_path, AS_OF))
+    return warehouse_path
+
+
+def test_deliverability_by_domain_daily_counts_google_per_domain_without_the_digest(built: Path) -> None:
+    rows = fetch(
+        built,
+        "select domain, provider, sent, delivered, hard_bounced, complained, bounce_rate, complaint_rate "
+        "from deliverability_by_domain_daily where day = '2026-11-02' order by domain",
+    )
+    assert rows == [
+        ("corp.example", "other", 1, 1, 0, 0, 0.0, 0.0),
+        # ann delivered, cat complained; the digest's admin@gmail.com bounce is not here.
+        ("gmail.com", "Google", 2, 1, 0, 1, 0.0, 0.5),
+        ("googlemail.com", "Google", 1, 0, 1, 0, 1.0, 0.0),
+    ]
