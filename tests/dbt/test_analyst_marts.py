@@ -22,9 +22,9 @@ def minutes(n: float) -> datetime:
     return T0 + timedelta(minutes=n)
 
 
-@pytest.fixture
-def built(warehouse_path: Path) -> Path:
-    """A newsletter to four recipients at Google's two domains and one unlisted domain (tags campaign
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once for the module (the tests only read). A newsletter to four recipients at Google's two domains and one unlisted domain (tags campaign
     a and b, user_type trial), and the digest's own email to an admin at gmail.com, which bounces."""
     news = Message(
         "news",
@@ -42,6 +42,7 @@ def built(warehouse_path: Path) -> Path:
         digest.send(),
         digest.bounce(minutes(3), "admin@gmail.com"),
     ]
+    warehouse_path = tmp_path_factory.mktemp("warehouse") / "bouncehouse.duckdb"
     load(warehouse_path, events, LOADED)
     transform(settings_for(warehouse_path, AS_OF))
     return warehouse_path
@@ -59,3 +60,23 @@ def test_deliverability_by_domain_daily_counts_google_per_domain_without_the_dig
         ("gmail.com", "Google", 2, 1, 0, 1, 0.0, 0.5),
         ("googlemail.com", "Google", 1, 0, 1, 0, 1.0, 0.0),
     ]
+
+
+def test_deliverability_by_tag_daily_counts_the_newsletter_under_each_campaign(built: Path) -> None:
+    rows = fetch(
+        built,
+        "select tag, value, sent, delivered, hard_bounced, complained, bounce_rate "
+        "from deliverability_by_tag_daily where day = '2026-11-02' and tag in ('campaign', 'user_type') "
+        "order by tag, value",
+    )
+    # Four recipients: ann and dan delivered, bob hard-bounced, cat complained; the digest is left out.
+    assert rows == [
+        ("campaign", "a", 4, 2, 1, 1, 0.25),
+        ("campaign", "b", 4, 2, 1, 1, 0.25),
+        ("user_type", "trial", 4, 2, 1, 1, 0.25),
+    ]
+    (configuration_set,) = fetch(
+        built,
+        "select sent from deliverability_by_tag_daily where tag = 'ses:configuration-set' and value = 'tracking'",
+    )
+    assert configuration_set == (4,)
