@@ -80,3 +80,15 @@ def test_deliverability_by_tag_daily_counts_the_newsletter_under_each_campaign(b
         "select sent from deliverability_by_tag_daily where tag = 'ses:configuration-set' and value = 'tracking'",
     )
     assert configuration_set == (4,)
+
+
+def test_bounce_diagnostics_says_what_bob_bounced_with(built: Path) -> None:
+    rows = fetch(
+        built,
+        "select smtp_status, bounce_type, bounce_sub_type, bounced, bounced_recipients, first_seen_at, "
+        "last_seen_at, example_diagnostic_codes from bounce_diagnostics",
+    )
+    # Only bob's bounce: the digest admin's bounce (5.1.1 too) is left out.
+    assert rows == [
+        ("5.1.1", "Permanent", "General", 1, 1, minutes(2), minutes(2), ["smtp; 550 5.1.1 no such user"]),
+    ]
