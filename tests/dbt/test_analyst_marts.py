@@ -92,3 +92,13 @@ def test_bounce_diagnostics_says_what_bob_bounced_with(built: Path) -> None:
     assert rows == [
         ("5.1.1", "Permanent", "General", 1, 1, minutes(2), minutes(2), ["smtp; 550 5.1.1 no such user"]),
     ]
+
+
+def test_engagement_daily_counts_the_open_for_delivered_recipients_only(built: Path) -> None:
+    (row,) = fetch(
+        built,
+        "select delivered, opened, clicked, open_rate, click_rate from engagement_daily "
+        "where day = '2026-11-02' and tag = 'campaign' and value = 'a'",
+    )
+    # ann, cat (she complained, but was delivered to) and dan; bob bounced, so the open is not his.
+    assert row == (3, 3, 0, 1.0, 0.0)
