@@ -1,0 +1,87 @@
+-- Per UTC send day and SES tag value (long format: tag, value): how the recipients of messages carrying
+-- that value ended up. A recipient counts once under every value of every tag of its message.
+
+with
+
+message_status as (
+
+    select * from {{ ref('message_status') }}
+
+),
+
+tagged_recipients as (
+
+    -- tags is JSON, tag name -> list of values (SES mail.tags); identity notifications carry none, and
+    -- a value that is not such a map yields no rows rather than failing the build.
+    select
+        message_id,
+        recipient,
+        cast(sent_at as date) as day,
+        final_status,
+        bounce_sub_type,
+        hard_by_smtp_status,
+        unnest(map_entries(try_cast(tags as map(varchar, varchar[])))) as tag_entry
+    from message_status
+    where sent_at is not null
+        and not is_digest
+        and tags is not null
+
+),
+
+recipient_tag_values as (
+
+    -- One row per recipient and tag value (a value listed twice still counts once).
+    select distinct
+        message_id,
+        recipient,
+        day,
+        tag_entry.key as tag,
+        unnest(tag_entry.value) as value,
+        final_status,
+        bounce_sub_type,
+        hard_by_smtp_status
+    from tagged_recipients
+
+),
+
+tag_days as (
+
+    select
+        day,
+        tag,
+        value,
+        count(*) as sent,
+        count_if(final_status = 'delivered') as delivered,
+        count_if(final_status = 'hard_bounced') as hard_bounced,
+        count_if(final_status = 'soft_bounced') as soft_bounced,
+        count_if(final_status = 'complained') as complained,
+        -- The hard bounces SES's bounce rate counts (the rule deliverability_daily applies).
+        count_if(
+            final_status = 'hard_bounced'
+            and lower(trim(coalesce(bounce_sub_type, ''))) <> 'onaccountsuppressionlist'
+            and not coalesce(hard_by_smtp_status, false)
+        ) as rate_hard_bounced
+    from recipient_tag_values
+    where value is not null
+    group by day, tag, value
+
+),
+
+final as (
+
+    select
+        day,
+        tag,
+        value,
+        sent,
+        delivered,
+        hard_bounced,
+        soft_bounced,
+        complained,
+        rate_hard_bounced / sent as bounce_rate,
+        complained / sent as complaint_rate
+    from tag_days
+
+)
+
+select * from final

@@ -1,0 +1,76 @@
+-- Per UTC send day and SES tag value: of the recipients delivered to, how many belong to opened and to
+-- clicked messages. SES reports opens and clicks per message, not per recipient (message_status.opened).
+
+with
+
+message_status as (
+
+    select * from {{ ref('message_status') }}
+
+),
+
+tagged_recipients as (
+
+    -- As in deliverability_by_tag_daily: tags is JSON, tag name -> list of values.
+    select
+        message_id,
+        recipient,
+        cast(sent_at as date) as day,
+        delivered,
+        opened,
+        clicked,
+        unnest(map_entries(try_cast(tags as map(varchar, varchar[])))) as tag_entry
+    from message_status
+    where sent_at is not null
+        and not is_digest
+        and tags is not null
+
+),
+
+recipient_tag_values as (
+
+    select distinct
+        message_id,
+        recipient,
+        day,
+        tag_entry.key as tag,
+        unnest(tag_entry.value) as value,
+        delivered,
+        opened,
+        clicked
+    from tagged_recipients
+
+),
+
+tag_days as (
+
+    select
+        day,
+        tag,
+        value,
+        count_if(delivered) as delivered,
+        count_if(delivered and opened) as opened,
+        count_if(delivered and clicked) as clicked
+    from recipient_tag_values
+    where value is not null
+    group by day, tag, value
+
+),
+
+final as (
+
+    select
+        day,
+        tag,
+        value,
+        delivered,
+        opened,
+        clicked,
+        -- Null when nothing was delivered: no rate to speak of.
+        opened / nullif(delivered, 0) as open_rate,
+        clicked / nullif(delivered, 0) as click_rate
+    from tag_days
+
+)
+
+select * from final
