@@ -35,17 +35,7 @@ domain_days as (
     select
         day,
         domain,
-        count(*) as sent,
-        count_if(final_status = 'delivered') as delivered,
-        count_if(final_status = 'hard_bounced') as hard_bounced,
-        count_if(final_status = 'soft_bounced') as soft_bounced,
-        count_if(final_status = 'complained') as complained,
-        -- The hard bounces SES's bounce rate counts (the rule deliverability_daily applies).
-        count_if(
-            final_status = 'hard_bounced'
-            and lower(trim(coalesce(bounce_sub_type, ''))) <> 'onaccountsuppressionlist'
-            and not coalesce(hard_by_smtp_status, false)
-        ) as rate_hard_bounced
+        {{ recipient_status_counts() }}
     from recipients
     group by day, domain
 

@@ -30,15 +30,9 @@ tracked_days as (
         count(*) as sent,
         count_if(final_status = 'delivered') as delivered,
         count_if(final_status = 'hard_bounced') as hard_bounced,
-        -- SES's bounce rate counts hard bounces but not OnAccountSuppressionList ones (SES did not send
-        -- to an address on the account's suppression list: "does not count toward your bounce rate");
-        -- Suppressed (the global suppression list) does count. A bounce SES called Transient, hard here
-        -- only by the var transient_mailbox_missing_is_hard, is not in SES's figure either.
-        count_if(
-            final_status = 'hard_bounced'
-            and lower(trim(coalesce(bounce_sub_type, ''))) <> 'onaccountsuppressionlist'
-            and not coalesce(hard_by_smtp_status, false)
-        ) as rate_hard_bounced,
+        -- The hard bounces SES's bounce rate counts (macro: OnAccountSuppressionList and hard only by the
+        -- smtp status are left out, Suppressed counts).
+        {{ ses_rate_hard_bounced() }} as rate_hard_bounced,
         -- Where `sent` comes from (docs: sends_source): recipients of messages SES reported a Send event
         -- for, or only seen in feedback. known_sent: recipients of which that is known.
         count(*) as known_sent,
