@@ -11,17 +11,8 @@
 -- Rendering Failure, Open, Click, ...). Incremental: a run parses only the events loaded since the
 -- last one (loaded_at watermark; the anti-join on event_id keeps a re-read batch single).
 
-{#- A table built before a column in `backfilled_columns` existed gets it added (append_new_columns)
-    and every event parsed again once (delete+insert on event_id replaces every row), so no row keeps a
-    null there. Unit tests (where `this` is a fixture, a string) and parsing skip the check. -#}
-{%- set backfilled_columns = ['feedback_id', 'smtp_status', 'complaint_sub_type'] %}
-{%- set missing_columns = [] %}
-{%- if execute and is_incremental() and this is not string %}
-    {%- set existing_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
-    {%- if existing_columns %}
-        {%- set missing_columns = backfilled_columns | reject('in', existing_columns) | list %}
-    {%- endif %}
-{%- endif %}
+{#- Columns added since the table was built: every row is recomputed once to fill them. -#}
+{%- set missing_columns = columns_missing_from_this(['feedback_id', 'smtp_status', 'complaint_sub_type']) %}
 {%- set only_new = is_incremental() and not missing_columns %}
 
 {%- if only_new %}

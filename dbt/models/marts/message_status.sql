@@ -14,17 +14,8 @@
 -- Every recipient has a row (docs: message_recipients), even one no event names: identity notifications
 -- name only the bounced address, and the message's other recipients are then `sent`.
 
-{#- A table built before a column in `backfilled_columns` existed gets it added (append_new_columns)
-    and every message recomputed once, so no row keeps a null there. Unit tests (where `this` is a
-    fixture, a string) and parsing skip the check. -#}
-{%- set backfilled_columns = ['is_digest', 'smtp_status', 'hard_by_smtp_status', 'has_send_event', 'reject_reason', 'rendering_error'] %}
-{%- set missing_columns = [] %}
-{%- if execute and is_incremental() and this is not string %}
-    {%- set existing_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
-    {%- if existing_columns %}
-        {%- set missing_columns = backfilled_columns | reject('in', existing_columns) | list %}
-    {%- endif %}
-{%- endif %}
+{#- Columns added since the table was built: every row is recomputed once to fill them. -#}
+{%- set missing_columns = columns_missing_from_this(['is_digest', 'smtp_status', 'hard_by_smtp_status', 'has_send_event', 'reject_reason', 'rendering_error']) %}
 {%- set only_touched = is_incremental() and not missing_columns %}
 
 with
