@@ -43,7 +43,8 @@ def bouncehouse_prune() -> None:
         from bouncehouse.prune import prune as prune_warehouse
 
         settings = orchestration.settings_for_run(SETTINGS, get_current_context())
-        return orchestration.report("prune", prune_warehouse(settings))
+        counts = prune_warehouse(settings, s3_client=orchestration.s3_client_for(settings))
+        return orchestration.report("prune", counts)
 
     prune()
 

@@ -192,6 +192,9 @@ class Settings:
     ingest_max_record_bytes: int = DEFAULT_INGEST_MAX_RECORD_BYTES
     ingest_max_object_bytes: int = DEFAULT_INGEST_MAX_OBJECT_BYTES
     ingest_batch_objects: int = DEFAULT_INGEST_BATCH_OBJECTS
+    # BOUNCEHOUSE_LAKE: where the raw tables are also written as Parquet (bouncehouse.lake): an absolute
+    # folder or s3://bucket/prefix; None: no lake.
+    lake: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     # SES in the loop (bouncehouse.ses): see _ses_fields.
     ses_sync: bool = False
@@ -222,6 +225,24 @@ def _source(read: _Reader, home: Path | None) -> str:
     if source.startswith("file://"):
         return str(parse_path(file_uri_path(source), home))
     return source if source.startswith("s3://") else str(parse_path(source, home))
+
+
+def parse_lake(value: Any, home: Path | None) -> str | None:
+    """``BOUNCEHOUSE_LAKE``: blank (no lake), a folder or ``file://`` URI (made absolute), or
+    ``s3://bucket/prefix`` (the prefix without its trailing slash)."""
+    if _blank(value):
+        return None
+    text = str(value).strip()
+    if text.startswith("s3://"):
+        parsed = urlparse(text)
+        if not parsed.netloc:
+            raise ConfigError(f"BOUNCEHOUSE_LAKE {text!r} names no bucket: use s3://bucket/prefix")
+        prefix = parsed.path.strip("/")
+        return f"s3://{parsed.netloc}/{prefix}" if prefix else f"s3://{parsed.netloc}"
+    if "://" in text and not text.startswith("file://"):
+        raise ConfigError(f"BOUNCEHOUSE_LAKE {text!r} is not a folder, file:// URI or s3://bucket/prefix")
+    path = file_uri_path(text) if text.startswith("file://") else Path(text)
+    return str(parse_path(path, home).absolute())
 
 
 def file_uri_path(uri: str) -> Path:
@@ -289,6 +310,7 @@ def load_settings(
             read.get(None, "BOUNCEHOUSE_INGEST_MEMORY_LIMIT", DEFAULT_INGEST_MEMORY_LIMIT),
         ),
         **_ingest_limits(read),
+        lake=parse_lake(read.get("lake", "BOUNCEHOUSE_LAKE"), home),
         **_ses_fields(read),
     )
 

@@ -116,16 +116,17 @@ def dbt_as_of(settings: Settings) -> str:
 
 
 def s3_client_for(settings: Settings) -> Any | None:
-    """A boto3 S3 client from the Amazon provider's connection when the source is on S3, else None.
+    """A boto3 S3 client from the Amazon provider's connection when the source or the lake
+    (``BOUNCEHOUSE_LAKE``) is on S3, else None.
 
     The connection's ``extra`` may carry ``endpoint_url`` (MinIO, moto) and ``region_name``.
     """
-    if not settings.source.startswith("s3://"):
+    if not settings.source.startswith("s3://") and not (settings.lake or "").startswith("s3://"):
         return None
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     conn_id = settings.aws_conn_id or DEFAULT_AWS_CONN_ID
-    log.info("S3 source %s through Airflow connection %r", settings.source, conn_id)
+    log.info("S3 (source %s, lake %s) through Airflow connection %r", settings.source, settings.lake, conn_id)
     return S3Hook(aws_conn_id=conn_id).get_conn()
 
 

@@ -52,7 +52,7 @@ from typing import Any
 
 import duckdb
 
-from bouncehouse import warehouse
+from bouncehouse import lake, warehouse
 from bouncehouse.config import Settings
 from bouncehouse.errors import ConfigError
 
@@ -184,9 +184,10 @@ class Marts:
         )
 
 
-def prune(settings: Settings) -> dict[str, Any]:
-    """Drop the expired sends (see the module's docstring) in one transaction; then reclaim space and
-    refresh the analysts' snapshot. Returns the counts."""
+def prune(settings: Settings, *, s3_client: Any | None = None) -> dict[str, Any]:
+    """Drop the expired sends (see the module's docstring) in one transaction; then reclaim space, bring
+    the lake up to date (bouncehouse.lake; ``s3_client`` writes an S3 one) and refresh the analysts'
+    snapshot. Returns the counts."""
     cutoff = _cutoff(settings)
     path = Path(settings.warehouse)
     pruned_at = datetime.now(UTC).replace(tzinfo=None)
@@ -195,12 +196,15 @@ def prune(settings: Settings) -> dict[str, Any]:
         bytes_before = _file_bytes(path)
         with warehouse.transaction(con):
             found = find_prunable_messages(con, marts, cutoff)
+            lake.queue_before_prune(con, marts.classified)
             record_pruned_counts(con, marts, pruned_at)
             delivered = record_pruned_deliveries(con, marts, pruned_at)
             record_pruned_recipients(con, marts, pruned_at)
             record_pruned_messages(con, marts, pruned_at)
+            lake.queue_pruned(con, pruned_at)
             events, mart_rows = delete_pruned(con)
         free_bytes = checkpoint(con)
+        exported = lake.export_pending(con, settings, s3_client=s3_client)
     bytes_after = _file_bytes(path)
     # Analysts read the published snapshot: refresh it if there is one, so it too forgets the pruned sends.
     if warehouse.snapshot_path(path).exists():
@@ -215,6 +219,7 @@ def prune(settings: Settings) -> dict[str, Any]:
         "bytes_before": bytes_before,
         "bytes_after": bytes_after,
         "free_bytes": free_bytes,
+        **({"lake": exported} if exported else {}),
     }
     log.info(
         "prune (sends older than %s): %d messages, %d recipients, %d events removed (%d waiting for the next "

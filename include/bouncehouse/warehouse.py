@@ -159,6 +159,22 @@ create table if not exists {OPS_SCHEMA}.digest_log (
 -- Digest logs made before claims had an owner.
 alter table {OPS_SCHEMA}.digest_log add column if not exists claimed_by varchar;
 alter table {OPS_SCHEMA}.digest_log add column if not exists lease_until timestamp;
+
+-- The Parquet lake (bouncehouse.lake, BOUNCEHOUSE_LAKE). lake_state: the lake in use, if any (one row), and
+-- whether files no table row names have been cleared from it. lake_outbox: the lake files a committed
+-- write changed and that are not yet rewritten (one per table, marker and day); queued in the writer's
+-- transaction, removed once the file matches the table.
+create table if not exists {OPS_SCHEMA}.lake_state (
+    lake        varchar not null,
+    since       timestamp not null,
+    reconciled  boolean not null default false
+);
+create table if not exists {OPS_SCHEMA}.lake_outbox (
+    table_name  varchar not null,
+    marker      timestamp not null,
+    day         date not null,
+    queued_at   timestamp not null
+);
 """
 
 # The dbt marts the digest, prune and the CLI summaries read.

@@ -36,6 +36,7 @@ from typing import Any
 
 import duckdb
 
+from bouncehouse import lake
 from bouncehouse.config import Settings
 from bouncehouse.ingest.commit import commit
 from bouncehouse.ingest.plan import plan, read_ledger, refresh_mtimes
@@ -107,13 +108,15 @@ def ingest(
         for staged in batches:
             _load_batch(con, staged, totals, Limits.of(settings))
             _log_progress(totals, len(to_load))
+        # After the commits, the batches' files in the lake (BOUNCEHOUSE_LAKE), and any a crash left queued.
+        exported = lake.export_pending(con, settings, s3_client=s3_client)
     totals.seconds = round(time.monotonic() - totals.started, 2)
     log.info(
         "ingest: loaded %d objects (%d skipped): %d records, %d events, %d duplicates, %d rejected in %.1fs",
         totals.objects_loaded, totals.objects_skipped, totals.records, totals.events_loaded,
         totals.duplicates, totals.rejected, totals.seconds,
     )  # fmt: skip
-    return totals.as_dict()
+    return {**totals.as_dict(), **({"lake": exported} if exported else {})}
 
 
 def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

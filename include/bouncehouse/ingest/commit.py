@@ -13,6 +13,7 @@ from datetime import datetime
 
 import duckdb
 
+from bouncehouse.lake import QUEUE_INGESTED
 from bouncehouse.prune import KEEP_EVENT_TYPES
 from bouncehouse.warehouse import transaction
 
@@ -69,6 +70,10 @@ join ingest_chosen c on c.row_id = r.obj::bigint * $stride + r.ord
 join ingest_batch b on b.obj = r.obj
 """
 
+# The lake files this batch changes, while a lake is in use (bouncehouse.lake): its events' and rejected
+# records', and those of the rejected records DELETE_REJECTED replaces, so it runs before that step.
+QUEUE_LAKE_FILES = QUEUE_INGESTED
+
 # An object read again replaces its rejected records: they describe its content as it is now.
 DELETE_REJECTED = "delete from raw.rejected_records where source_key in (select key from ingest_batch)"
 
@@ -116,6 +121,7 @@ STEPS = (
     FIND_SEEN,
     CHOOSE_EVENTS,
     INSERT_EVENTS,
+    QUEUE_LAKE_FILES,
     DELETE_REJECTED,
     INSERT_REJECTED,
     COUNT_PER_OBJECT,
