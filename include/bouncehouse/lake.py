@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -378,12 +379,17 @@ class S3Lake:
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
         """What boto3 raises for a wrong bucket, endpoint or credentials, as one line."""
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             yield
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+        except (ClientError, S3UploadFailedError) as exc:
+            if isinstance(exc, ClientError):
+                code = exc.response.get("Error", {}).get("Code", "")
+            else:  # upload_file names the ClientError's code in its own message
+                found = re.search(r"\((\w+)\) when calling", str(exc))
+                code = found.group(1) if found else ""
             if code in ("NoSuchBucket", "404"):
                 raise ConfigError(
                     f"S3 bucket {self.bucket!r} does not exist (lake {self.uri}): check BOUNCEHOUSE_LAKE"
