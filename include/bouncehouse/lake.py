@@ -187,7 +187,7 @@ def export_pending(
             counts[name]["files"] += written
             counts[name]["rows"] += rows
             counts[name]["removed"] += removed
-            con.execute("delete from ops.lake_outbox where table_name = ? and marker = ?", [name, marker])
+            _mark_done(con, name, marker)
     if not state[0][1]:
         for name, removed in _remove_strays(con, lake).items():
             counts[name]["removed"] += removed
@@ -264,6 +264,11 @@ def _export_files(
             removed += lake.delete(file_key(table.name, day, marker))
     shutil.rmtree(out, ignore_errors=True)
     return written, int(rows), removed
+
+
+def _mark_done(con: duckdb.DuckDBPyConnection, table: str, marker: datetime) -> None:
+    """The marker's files of ``table`` match the table: drop their entries."""
+    con.execute("delete from ops.lake_outbox where table_name = ? and marker = ?", [table, marker])
 
 
 def _remove_strays(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, int]:
