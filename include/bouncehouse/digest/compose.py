@@ -491,7 +491,7 @@ def _trend_cell(trend: Trend | None) -> str:
         return f'<td style="{CELL};text-align:right;color:#777">n/a</td>'
     colour, arrow = TREND_STYLES[trend.direction]
     return (
-        f'<td style="{CELL};text-align:right;color:{colour};font-weight:bold">'
+        f'<td style="{CELL};text-align:right;color:{colour};font-weight:bold;white-space:nowrap">'
         f"{arrow} {escape(trend.change)}</td>"
     )
 
@@ -500,8 +500,8 @@ def _rate_row(label: str, check: RateCheck, trend: Trend | None) -> str:
     before = format_rate(trend.previous) if trend else "n/a"
     return (
         f'<tr><td style="{CELL}">{escape(label)}</td>'
-        f'<td style="{CELL};text-align:right;font-weight:bold">{escape(format_rate(check.value))}</td>'
-        f'<td style="{CELL};text-align:right">{escape(before)}</td>'
+        f'<td style="{CELL};text-align:right;font-weight:bold;white-space:nowrap">{escape(format_rate(check.value))}</td>'
+        f'<td style="{CELL};text-align:right;white-space:nowrap">{escape(before)}</td>'
         f'{_trend_cell(trend)}<td style="{CELL}">{_badge(check)}</td></tr>'
     )
 
