@@ -165,3 +165,17 @@ def sends_unknown_events() -> list[Event]:
     for n in range(10):
         b.delivered(f"o{n}@trial.example", _at(8, 9), TRIAL)
     return b.events
+
+
+def pruned_events() -> list[Event]:
+    """customers: on DAY-13 (2026-11-08, the first day of the 7 days before) 20 delivered at 01:00 and
+    one hard bounce; on DAY-1 10 delivered. With the shortest retention (14 days: before 2026-11-08 06:00)
+    prune drops the 20 deliveries, so message_status holds one of that day's 21 sends: the route cannot
+    tell its rate for that day (1 of 1 would read 100%), though the account's counts still can."""
+    b = _Builder()
+    for n in range(20):
+        b.delivered(f"d{n}@cust.example", _at(13, 1), CUSTOMER)
+    b.hard("h@cust.example", _at(13, 1), CUSTOMER)
+    for n in range(10):
+        b.delivered(f"n{n}@cust.example", _at(1, 9), CUSTOMER)
+    return b.events

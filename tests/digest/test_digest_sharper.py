@@ -22,6 +22,7 @@ from sharper_scenario import (
     HOSTILE_DOMAIN,
     ROUTES_YAML,
     UNKNOWN_ROUTES_YAML,
+    pruned_events,
     sends_unknown_events,
     sharper_events,
 )
@@ -282,3 +283,28 @@ def test_route_rates_and_trend_need_known_sends(unknown: dict[str, tuple[str, st
     assert "100" not in "\n".join(lines) and "OVER PAUSE LEVEL" not in html
     # Suppression needs no sends: the two hard bounces are newly suppressed all the same.
     assert _block(text, "Newly suppressed on")[0] == "Newly suppressed on 2026-11-21 (2):"
+
+
+def test_a_route_day_with_pruned_sends_has_no_rate(tmp_path: Path) -> None:
+    from bouncehouse.prune import prune
+    from bouncehouse.transform import transform
+
+    path = _build(tmp_path, pruned_events(), UNKNOWN_ROUTES_YAML)
+    settings = make_settings(tmp_path, path, retention_days=14)
+    assert prune(settings)["recipients"] == 20
+    transform(settings)
+    with warehouse.session(path) as con:
+        account_day = con.execute(
+            "select sent, rate_hard_bounced, sends_known from deliverability_daily where day = '2026-11-08'"
+        ).fetchone()
+    assert account_day == (21, 1, True)  # prune's counts keep the account's figures whole
+    send_digests(settings)
+    text, html = _outbox(tmp_path / "outbox")["customers"]
+    assert _block(text, "This route, last 7 days")[:3] == [
+        "This route, last 7 days (2026-11-15 to 2026-11-21, 10 sent; 1 sent the 7 days before):",
+        "  Bounce rate: 0.00% [OK]",
+        "    against the 7 days before: no comparison: sends not known for 2026-11-08",
+    ]
+    assert _block(text, "Account-wide, last 7 days")[2] == (
+        "    against the 7 days before: down from 4.8% to 0.00% (-4.8 pts)"
+    )
