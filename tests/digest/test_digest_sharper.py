@@ -129,7 +129,9 @@ def test_route_rates_beside_the_accounts_with_the_trend(sharper: dict[str, tuple
     assert ["Bounce rate, account-wide", "20.0%", "1.7%", "▲ up +18.3 pts", "OVER PAUSE LEVEL"] in rows
     assert ["Complaint rate, this route", "1.0%", "2.0%", "▼ down -1.0 pts", "OVER PAUSE LEVEL"] in rows
     assert ["Complaint rate, account-wide", "0.74%", "1.7%", "▼ down -0.93 pts", "OVER PAUSE LEVEL"] in rows
-    assert "this route: 100 sent; account-wide: 135 sent." in html
+    assert (
+        "this route: 100 sent (50 the 7 days before); account-wide: 135 sent (60 the 7 days before)." in html
+    )
 
     # Every route's digest carries the same account figures beside its own.
     bulk_text, bulk_html = sharper["bulk"]

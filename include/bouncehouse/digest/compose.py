@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -506,17 +507,28 @@ def _rate_row(label: str, check: RateCheck, trend: Trend | None) -> str:
     )
 
 
-def _rate_scopes(route_day: RouteDay, account: AccountStats) -> list[tuple[str, Window, tuple[Trend, Trend]]]:
-    """(who, its window, its trends): the route (when it has a series), then the account."""
+@dataclass(frozen=True)
+class _Scope:
+    """Whose rates a row of the rates table shows: the route's or the account's."""
+
+    who: str
+    window: Window
+    previous: Window
+    checks: tuple[RateCheck, RateCheck]
+    trends: tuple[Trend, Trend]
+
+
+def _rate_scopes(route_day: RouteDay, account: AccountStats) -> list[_Scope]:
+    """The route (when it has a series), then the account."""
     scopes = []
-    window, trends = route_day.window, route_day.trends
-    if window is not None and trends is not None:
-        scopes.append(("this route", window, trends))
-    account_window = Window(
-        account.window_start, account.day, account.window_sent, account.window_hard_bounced,
-        account.window_complained, tuple(account.unknown_days),
-    )  # fmt: skip
-    return [*scopes, ("account-wide", account_window, account.trends)]
+    window, previous, trends = route_day.window, route_day.previous_window, route_day.trends
+    if window is not None and previous is not None and trends is not None:
+        scopes.append(_Scope("this route", window, previous, window.checks, trends))
+    account_checks = (account.bounce, account.complaint)
+    return [
+        *scopes,
+        _Scope("account-wide", account.window, account.previous_window, account_checks, account.trends),
+    ]
 
 
 def _rate_notes(route_day: RouteDay, account: AccountStats) -> list[str]:
@@ -530,9 +542,9 @@ def _rate_notes(route_day: RouteDay, account: AccountStats) -> list[str]:
     notice = _route_sends_notice(window, account) if window is not None else None
     if notice:
         notes.append(notice)
-    for who, _, trends in _rate_scopes(route_day, account):
-        if trends[0].direction is None:
-            notes.append(f"Against the 7 days before, {who}: {trends[0].describe()}.")
+    for scope in _rate_scopes(route_day, account):
+        if scope.trends[0].direction is None:
+            notes.append(f"Against the 7 days before, {scope.who}: {scope.trends[0].describe()}.")
     return notes
 
 
@@ -540,16 +552,14 @@ def _html_rates(route_day: RouteDay, account: AccountStats) -> list[str]:
     """The route's and the account's 7-day rates against the 7 days before, and SES's review and pause levels."""
     e = escape
     scopes = _rate_scopes(route_day, account)
-    checks = {
-        who: (account.bounce, account.complaint) if who == "account-wide" else w.checks
-        for who, w, _ in scopes
-    }
     rows = [
-        _rate_row(f"{label}, {who}", checks[who][index], trends[index])
+        _rate_row(f"{label}, {scope.who}", scope.checks[index], scope.trends[index])
         for index, label in enumerate(("Bounce rate", "Complaint rate"))
-        for who, _, trends in scopes
+        for scope in scopes
     ]
-    sent = "; ".join(f"{who}: {w.sent} sent" for who, w, _ in scopes)
+    sent = "; ".join(
+        f"{scope.who}: {scope.window.sent} sent ({scope.previous.sent} the 7 days before)" for scope in scopes
+    )
     previous = account.previous_window
     return [
         '<h2 style="font-size:15px;margin:18px 0 6px">Rates, last 7 days '

@@ -248,6 +248,14 @@ class AccountStats:
         return [w for w in (self.bounce.warning, self.complaint.warning) if w]
 
     @property
+    def window(self) -> Window:
+        """The rate window's sums, as the rates above were computed from them."""
+        return Window(
+            self.window_start, self.day, self.window_sent, self.window_hard_bounced, self.window_complained,
+            tuple(self.unknown_days),
+        )  # fmt: skip
+
+    @property
     def previous_window(self) -> Window:
         """The 7 days before the rate window."""
         return window_of(self.series, 1)
@@ -551,17 +559,21 @@ def _new_suppressions(
     status = marts["message_status"]
     found = con.execute(
         f"""
-        with messages as (
+        with suppression as (
+            select * from {marts["suppression_list"]}
+            where suppressed_at >= ? and suppressed_at < ?
+        ),
+        messages as (
             select message_id, any_value(to_json(tags)::varchar) as tags, bool_or(is_digest) as is_digest
             from {status}
+            where message_id in (select last_message_id from suppression)
             group by message_id
         )
         select suppression.email, suppression.reason, suppression.suppressed_at, suppression.expires_at,
                messages.tags
-        from {marts["suppression_list"]} as suppression
+        from suppression
         left join messages on messages.message_id = suppression.last_message_id
-        where suppression.suppressed_at >= ? and suppression.suppressed_at < ?
-          and not coalesce(messages.is_digest, false)
+        where not coalesce(messages.is_digest, false)
           and not exists (
               select 1 from {status} as earlier
               where earlier.recipient = suppression.email
