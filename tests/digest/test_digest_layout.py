@@ -66,8 +66,9 @@ def _row(recipient: str, status: str, diagnostic: str | None, subject: str, hour
     )
 
 
-def realistic_digest(diagnostic: str = LONG_DIAGNOSTIC) -> bytes:
-    """A customers digest with long values in every column, as an .eml's bytes."""
+def realistic_digest(diagnostic: str = LONG_DIAGNOSTIC, suppressed: int = len(SUPPRESSED)) -> bytes:
+    """A customers digest with long values in every column, as an .eml's bytes (with the first
+    ``suppressed`` of SUPPRESSED newly suppressed)."""
     series = [
         DayPoint(DAY - timedelta(days=29 - i), 1000 + 20 * i, 12 + i % 5, i % 3, (12 + i % 5) / 1000, (i % 3) / 1000)
         for i in range(30)
@@ -106,7 +107,7 @@ def realistic_digest(diagnostic: str = LONG_DIAGNOSTIC) -> bytes:
         new_suppressions=tuple(
             Suppression(address, "soft_bounce" if n % 3 else "hard_bounce", datetime(2026, 11, 21, 9, n),
                         datetime(2026, 12, 5, 9, n) if n % 3 else None)
-            for n, address in enumerate(SUPPRESSED)
+            for n, address in enumerate(SUPPRESSED[:suppressed])
         ),
     )  # fmt: skip
     skipped = {

@@ -310,3 +310,12 @@ def test_a_route_day_with_pruned_sends_has_no_rate(tmp_path: Path) -> None:
     assert _block(text, "Account-wide, last 7 days")[2] == (
         "    against the 7 days before: down from 4.8% to 0.00% (-4.8 pts)"
     )
+
+
+def test_a_change_too_small_to_show_still_says_which_way() -> None:
+    from bouncehouse.digest.data import Trend
+
+    tiny = Trend("Complaint rate", 0.00111, 0.0011, ())
+    assert (tiny.direction, tiny.change) == ("up", "+<0.01 pts")
+    assert Trend("Bounce rate", 0.02, 0.02, ()).describe() == "unchanged at 2.0%"
+    assert Trend("Bounce rate", 0.02, 0.0, ()).describe() == "up from 0.00% to 2.0% (+2.0 pts)"

@@ -204,6 +204,8 @@ class Trend:
             return ""
         assert self.current is not None and self.previous is not None
         points = (self.current - self.previous) * 100
+        if abs(points) < 0.005:  # would read +0.00
+            return f"{'+' if points > 0 else '-'}<0.01 pts"
         return f"{points:+.2f} pts" if abs(points) < 1 else f"{points:+.1f} pts"
 
     def describe(self) -> str:
@@ -219,9 +221,8 @@ class Trend:
         return f"{self.direction} from {format_rate(self.previous)} to {format_rate(self.current)} ({self.change})"
 
 
-def trends_of(series: Sequence[DayPoint]) -> tuple[Trend, Trend]:
-    """The bounce and complaint rates of the last 7 days of ``series`` against the 7 days before."""
-    current, previous = window_of(series, 0), window_of(series, 1)
+def trends_between(current: Window, previous: Window) -> tuple[Trend, Trend]:
+    """The bounce and complaint rates of ``current`` against those of ``previous``."""
     unknown = previous.unknown_days + current.unknown_days
     return (
         Trend("Bounce rate", current.bounce_rate, previous.bounce_rate, unknown),
@@ -262,7 +263,7 @@ class AccountStats:
 
     @property
     def trends(self) -> tuple[Trend, Trend]:
-        return trends_of(self.series)
+        return trends_between(self.window, self.previous_window)
 
     @property
     def unknown_days(self) -> list[date]:
@@ -308,7 +309,9 @@ class RouteDay:
 
     @property
     def trends(self) -> tuple[Trend, Trend] | None:
-        return trends_of(self.series) if len(self.series) >= TREND_DAYS else None
+        if len(self.series) < TREND_DAYS:
+            return None
+        return trends_between(window_of(self.series), window_of(self.series, 1))
 
     @property
     def day_sends_known(self) -> bool:
