@@ -21,6 +21,7 @@ from bouncehouse.digest.data import (
     AccountStats,
     DayPoint,
     DigestRow,
+    DomainRate,
     RateCheck,
     RouteDay,
     Suppression,
@@ -34,6 +35,9 @@ DAY = date(2026, 11, 21)
 LONG_DIAGNOSTIC = "smtp;550-5.1.1_" + "x" * 285  # 300 characters, no space to break at
 LONG_ADDRESS = "a.very.long.local.part.that.keeps.going.and.going@subdomain.of.a.rather.long.example.com"
 LONG_SUBJECT = "Your invoice " + "INV-2026-11-0000042-" * 8 + "is ready"
+# The worst-domains table and the newly suppressed list quote domains and addresses of their own.
+LONG_DOMAIN = "mail." + "x" * 70 + ".subdomain-without-a-break.example.com"
+SUPPRESSED = [f"suppressed.recipient.number.{n:02d}.with.a.long.name@{LONG_DOMAIN}" for n in range(23)]
 # Written into the page's title once laid out, then read back from --dump-dom.
 MEASURE = """<script>
 window.addEventListener("load", () => {
@@ -62,8 +66,9 @@ def _row(recipient: str, status: str, diagnostic: str | None, subject: str, hour
     )
 
 
-def realistic_digest(diagnostic: str = LONG_DIAGNOSTIC) -> bytes:
-    """A customers digest with long values in every column, as an .eml's bytes."""
+def realistic_digest(diagnostic: str = LONG_DIAGNOSTIC, suppressed: int = len(SUPPRESSED)) -> bytes:
+    """A customers digest with long values in every column, as an .eml's bytes (with the first
+    ``suppressed`` of SUPPRESSED newly suppressed)."""
     series = [
         DayPoint(DAY - timedelta(days=29 - i), 1000 + 20 * i, 12 + i % 5, i % 3, (12 + i % 5) / 1000, (i % 3) / 1000)
         for i in range(30)
@@ -90,7 +95,21 @@ def realistic_digest(diagnostic: str = LONG_DIAGNOSTIC) -> bytes:
         rows=rows,
         sent=1180,
         delivered=1160,
-    )
+        # The route's 14 days: the rates table's "7 days before" and change columns are filled in.
+        series=tuple(
+            DayPoint(p.day, p.sent // 2, p.hard_bounced // 2, p.complained // 2, None, None) for p in series[-14:]
+        ),
+        domains=(
+            DomainRate(LONG_DOMAIN, 420, 9, 1),
+            DomainRate("gmail.com", 300, 2, 0),
+            DomainRate("outlook.com", 180, 0, 1),
+        ),
+        new_suppressions=tuple(
+            Suppression(address, "soft_bounce" if n % 3 else "hard_bounce", datetime(2026, 11, 21, 9, n),
+                        datetime(2026, 12, 5, 9, n) if n % 3 else None)
+            for n, address in enumerate(SUPPRESSED[:suppressed])
+        ),
+    )  # fmt: skip
     skipped = {
         "gone-admin-with-a-long-name@customers.example.com": Suppression(
             "gone-admin-with-a-long-name@customers.example.com",
@@ -147,6 +166,9 @@ def test_digest_fits_640px_without_sideways_scrolling(chromium: str, tmp_path: P
     page = page_from_eml(realistic_digest(), tmp_path)
     html = page.read_text(encoding="utf-8")
     assert LONG_DIAGNOSTIC in html and LONG_ADDRESS in html  # the long values are really there
+    # And the route's rates, worst domains and newly suppressed addresses (capped) with them.
+    assert "Bounce rate, this route" in html and "Worst domains by rate" in html
+    assert LONG_DOMAIN in html and SUPPRESSED[19] in html and "and 3 more" in html
     widths = measure(chromium, page)
     assert widths["document"] <= WIDTH, widths
     assert all(width <= WIDTH for width in widths["tables"]), widths  # type: ignore[attr-defined]
