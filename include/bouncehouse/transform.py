@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # dbt unit tests of an incremental model read the model's own columns from the warehouse, so on a
 # fresh warehouse these tables are first created empty (`dbt run --empty`) before the real build.
-INCREMENTAL_MODELS = ("int_recipient_events_unioned", "message_status")
+INCREMENTAL_MODELS = ("int_recipient_events_unioned", "int_recipient_events_classified", "message_status")
 WAREHOUSE_ENV = "BOUNCEHOUSE_WAREHOUSE"
 _FAILED_STATUSES = ("error", "fail", "runtime error")
 
