@@ -39,13 +39,14 @@ tagged_recipients as (
 
 recipient_tag_values as (
 
-    -- One row per recipient and tag value (a value listed twice still counts once).
-    select distinct
+    -- One row per recipient and tag value (a value listed twice still counts once: list_distinct, as
+    -- (message_id, recipient) is unique in message_status and a map's keys are unique).
+    select
         message_id,
         recipient,
         day,
         tag_entry.key as tag,
-        unnest(tag_entry.value) as value,
+        unnest(list_distinct(tag_entry.value)) as value,
         final_status,
         bounce_sub_type,
         hard_by_smtp_status

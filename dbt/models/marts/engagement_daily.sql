@@ -38,12 +38,13 @@ tagged_recipients as (
 
 recipient_tag_values as (
 
-    select distinct
+    -- One row per recipient and tag value (list_distinct: a value listed twice counts once).
+    select
         message_id,
         recipient,
         day,
         tag_entry.key as tag,
-        unnest(tag_entry.value) as value,
+        unnest(list_distinct(tag_entry.value)) as value,
         delivered,
         opened,
         clicked
