@@ -40,7 +40,13 @@ log = logging.getLogger(__name__)
 
 # dbt unit tests of an incremental model read the model's own columns from the warehouse, so on a
 # fresh warehouse these tables are first created empty (`dbt run --empty`) before a build with unit tests.
-INCREMENTAL_MODELS = ("int_recipient_events_unioned", "int_recipient_events_classified", "message_status")
+INCREMENTAL_MODELS = (
+    "stg_ses__rejects",
+    "stg_ses__rendering_failures",
+    "int_recipient_events_unioned",
+    "int_recipient_events_classified",
+    "message_status",
+)
 WAREHOUSE_ENV = "BOUNCEHOUSE_WAREHOUSE"
 AS_OF_ENV = "BOUNCEHOUSE_DBT_AS_OF"
 _FAILED_STATUSES = ("error", "fail", "runtime error")
