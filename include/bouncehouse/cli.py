@@ -56,7 +56,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_transform(args: argparse.Namespace) -> dict[str, Any]:
     from bouncehouse.transform import transform
 
-    return transform(_settings(args), full_refresh=args.full_refresh)
+    return transform(_settings(args), full_refresh=args.full_refresh, with_unit_tests=args.with_unit_tests)
 
 
 def cmd_digest(args: argparse.Namespace) -> dict[str, Any]:
@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("transform", cmd_transform, "dbt build: message_status, suppression_list, deliverability_daily")
     _add_common(p, "warehouse", "as_of")
     p.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    p.add_argument(
+        "--with-unit-tests",
+        action="store_true",
+        help="also run dbt's unit tests (the models' SQL on fixtures)",
+    )
 
     p = add("digest", cmd_digest, "email each admin route its bounce digest for the day before --as-of")
     _add_common(p, "warehouse", "as_of", "outbox", "routes", "digest_transport")

@@ -1,19 +1,25 @@
 """``python -m bouncehouse transform``: ``dbt build`` of the dbt project in ``dbt/`` on the warehouse.
 
-dbt runs in this process through its programmatic entry point (``dbtRunner``), with the dbt var
-``as_of`` set to ``settings.now()`` and the warehouse path passed to ``dbt/profiles.yml`` through the
-``BOUNCEHOUSE_WAREHOUSE`` environment variable (the same profile the Airflow DAG gives Cosmos).
+dbt runs in this process through its programmatic entry point (``dbtRunner``). "Now" reaches the models
+as ``settings.now()`` in the environment variable ``BOUNCEHOUSE_DBT_AS_OF`` (read by the ``as_of()``
+macro when the model runs), not as a ``--vars`` value: dbt re-parses the whole project whenever its
+command-line vars change, which would be every hourly run. The warehouse path reaches
+``dbt/profiles.yml`` through ``BOUNCEHOUSE_WAREHOUSE`` (the same profile the Airflow DAG gives Cosmos).
 A failing model or test raises TransformError naming the node; after a clean build the analysts'
 snapshot (``<name>.snapshot.duckdb``) is published.
 
+The hourly build runs the models and their data tests. dbt's unit tests check the models' SQL on fixed
+fixtures, not the data, so they run only on request (``with_unit_tests``, ``transform --with-unit-tests``;
+the test suite does), as dbt advises for production.
+
 Each warehouse gets its own dbt target and log folders under ``dbt/target/runs/`` and ``dbt/logs/``, so
-builds of different warehouses (parallel tests, a second environment) never share dbt's state files.
+builds of different warehouses (parallel tests, a second environment) never share dbt's state files
+(``partial_parse.msgpack`` among them: the next run parses only the files that changed).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -33,9 +39,16 @@ from bouncehouse.errors import TransformError
 log = logging.getLogger(__name__)
 
 # dbt unit tests of an incremental model read the model's own columns from the warehouse, so on a
-# fresh warehouse these tables are first created empty (`dbt run --empty`) before the real build.
-INCREMENTAL_MODELS = ("int_recipient_events_unioned", "message_status")
+# fresh warehouse these tables are first created empty (`dbt run --empty`) before a build with unit tests.
+INCREMENTAL_MODELS = (
+    "stg_ses__rejects",
+    "stg_ses__rendering_failures",
+    "int_recipient_events_unioned",
+    "int_recipient_events_classified",
+    "message_status",
+)
 WAREHOUSE_ENV = "BOUNCEHOUSE_WAREHOUSE"
+AS_OF_ENV = "BOUNCEHOUSE_DBT_AS_OF"
 _FAILED_STATUSES = ("error", "fail", "runtime error")
 
 
@@ -46,21 +59,23 @@ def _run_paths(project: Path, warehouse_path: Path) -> tuple[Path, Path]:
     return project / "target" / "runs" / name, project / "logs" / name
 
 
-def dbt_vars(settings: Settings) -> dict[str, Any]:
-    return {"as_of": settings.now().isoformat(sep=" ")}
+def dbt_env(settings: Settings, path: Path) -> dict[str, str]:
+    """What dbt reads from the environment: the warehouse (profiles.yml) and "now" (the as_of() macro)."""
+    return {WAREHOUSE_ENV: str(path), AS_OF_ENV: settings.now().isoformat(sep=" ")}
 
 
 @contextmanager
-def _warehouse_env(path: Path) -> Iterator[None]:
-    previous = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(path)
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _invoke(args: list[str]) -> Any:
@@ -141,12 +156,11 @@ def _run_dbt(
         "--profiles-dir", str(project),
         "--target-path", str(target_path),
         "--log-path", str(log_path),
-        "--vars", json.dumps(dbt_vars(settings)),
         "--quiet",
         "--no-use-colors",
         *extra,
     ]  # fmt: skip
-    with _warehouse_env(path):
+    with _environment(dbt_env(settings, path)):
         for _attempt in warehouse.lock_retries(path, settings.lock_timeout, who=f"dbt {name}"):
             result = _invoke(args)
             if result.success or not _is_lock_failure(result):
@@ -175,22 +189,33 @@ def _mart_rows(settings: Settings) -> dict[str, int | None]:
         }
 
 
-def transform(settings: Settings, *, full_refresh: bool = False, select: str | None = None) -> dict[str, Any]:
-    """``dbt build`` (seeds, models, data and unit tests) with ``as_of = settings.now()``; then the snapshot.
+def transform(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    with_unit_tests: bool = False,
+) -> dict[str, Any]:
+    """``dbt build`` (seeds, models, data tests) with ``as_of = settings.now()``; then the snapshot.
 
-    ``select`` is a dbt selection (``--select``), e.g. ``"+message_status"``. Returns counts: models,
-    seeds, tests passed/failed, rows in the three marts, seconds. Raises TransformError on any failure.
+    ``select`` is a dbt selection (``--select``), e.g. ``"+message_status"``. ``with_unit_tests`` adds
+    dbt's unit tests (the models' SQL on fixed fixtures), left out of the hourly build. Returns counts:
+    models, seeds, tests passed/failed (unit tests included), unit tests run, rows in the three marts,
+    seconds. Raises TransformError on any failure.
     """
     started = time.monotonic()
     extra = ["--full-refresh"] if full_refresh else []
     if select:
         extra += ["--select", *select.split()]
+    if not with_unit_tests:
+        extra += ["--exclude-resource-type", "unit_test"]
     log.info(
-        "transform: dbt build as of %s%s",
+        "transform: dbt build as of %s%s%s",
         settings.now().isoformat(sep=" "),
         " (full refresh)" if full_refresh else "",
+        " with unit tests" if with_unit_tests else "",
     )
-    if _missing_tables(settings, INCREMENTAL_MODELS):
+    if with_unit_tests and _missing_tables(settings, INCREMENTAL_MODELS):
         log.info(
             "transform: first build on %s: creating the incremental models empty first", settings.warehouse
         )
@@ -207,6 +232,7 @@ def transform(settings: Settings, *, full_refresh: bool = False, select: str | N
         "tests_passed": 0,
         "tests_failed": 0,
         "tests_warned": 0,
+        "unit_tests": 0,
     }
     for node_result in _node_results(result):
         kind = str(node_result.node.resource_type).lower().replace("nodetype.", "")
@@ -219,6 +245,7 @@ def transform(settings: Settings, *, full_refresh: bool = False, select: str | N
             key = {"pass": "tests_passed", "warn": "tests_warned"}.get(status, "tests_failed")
             if status != "skipped":
                 counts[key] += 1
+                counts["unit_tests"] += kind == "unit_test"
     counts["rows"] = _mart_rows(settings)
     snapshot = warehouse.publish(settings)
     counts["as_of"] = settings.now().isoformat(sep=" ")

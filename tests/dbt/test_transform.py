@@ -432,3 +432,49 @@ def test_generated_landing_tree_through_ingest(tmp_path: Path, warehouse_path: P
         e for (e,) in fetch(warehouse_path, "select email from suppression_list where reason = 'soft_bounce'")
     }
     assert expected and {a for a in suppressed if a.startswith("full.mailbox")} == expected
+
+
+def _unit_tests_defined(project: Path) -> set[str]:
+    import yaml
+
+    names: set[str] = set()
+    for schema_file in (project / "models").rglob("*.yml"):
+        names |= {
+            test["name"] for test in (yaml.safe_load(schema_file.read_text()) or {}).get("unit_tests", [])
+        }
+    return names
+
+
+def test_unit_tests_run_on_request_and_stay_out_of_the_hourly_build(
+    warehouse_path: Path, project_copy: Path
+) -> None:
+    """dbt's unit tests (the models' SQL on fixed fixtures) run with with_unit_tests (here first, on a fresh
+    warehouse), and a failing one fails the build naming it; the hourly build runs the models and their
+    data tests only, and a new as_of every hour leaves dbt's partial parse valid (no full re-parse)."""
+    load(warehouse_path, contract_events(), LOADED)
+    unit_tests = _unit_tests_defined(project_copy)
+    assert len(unit_tests) >= 25
+
+    checked = transform(settings_for(warehouse_path, AS_OF), with_unit_tests=True)
+    assert checked["tests_failed"] == 0 and checked["unit_tests"] == len(unit_tests)
+
+    (dbt_log,) = (project_copy / "logs").glob("*/dbt.log")
+    logged_before = dbt_log.stat().st_size
+    hourly = transform(settings_for(warehouse_path, AS_OF + timedelta(hours=1)))
+    assert hourly["tests_failed"] == 0 and hourly["unit_tests"] == 0
+    assert hourly["tests_passed"] == checked["tests_passed"] - len(unit_tests)
+    with dbt_log.open("rb") as log:
+        log.seek(logged_before)
+        hourly_log = log.read().decode()
+    assert "Partial parsing enabled" in hourly_log and "Unable to do partial parsing" not in hourly_log
+
+    schema_file = project_copy / "models" / "intermediate" / "_intermediate__models.yml"
+    text = schema_file.read_text()
+    wrong = "{event_id: b2, message_id: m2, event_class: soft_bounce, message_key: m2}"
+    schema_file.write_text(
+        text.replace("{event_id: b2, message_id: m2, event_class: auto_reply, message_key: m2}", wrong)
+    )
+    with pytest.raises(TransformError) as failure:
+        transform(settings_for(warehouse_path, AS_OF), with_unit_tests=True)
+    assert "classified_incremental_reclassifies_only_touched_messages" in str(failure.value)
+    assert transform(settings_for(warehouse_path, AS_OF))["tests_failed"] == 0

@@ -1,4 +1,11 @@
-{{ config(materialized='view') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='message_key',
+        on_schema_change='append_new_columns'
+    )
+}}
 -- Each recipient event classified by what it means for the recipient, with the contract's rules:
 -- a not-spam complaint is not a complaint; a Transient/General bounce for a recipient the same message
 -- was also delivered to is an out-of-office auto-reply (never a soft bounce); Permanent bounces are
@@ -11,20 +18,41 @@
 -- count_key is kept, so every status, count, rule and rate downstream sees it once.
 -- The events are the loaded ones plus the stand-ins of a revived pruned message's recipients (docs:
 -- revived_pruned_message), so these rules see it as if it had never been pruned.
+-- Incremental (delete+insert by message_key): every rule above looks only at one message's events (the
+-- message id is in count_key), so a run reclassifies, from all their events, only the messages with events
+-- loaded since the last run, plus the few events naming no message (message_key ''). A table built under
+-- the other value of transient_mailbox_missing_is_hard is reclassified whole.
 
 {%- set transient_mailbox_missing_is_hard = var('transient_mailbox_missing_is_hard', false) | string | lower in ['true', '1', 'yes'] %}
+{%- set only_touched = is_incremental() and not classified_under_other_rules(transient_mailbox_missing_is_hard) %}
 
 with
+
+{% if only_touched %}
+touched_messages as (
+
+    select distinct message_id
+    from {{ ref('int_recipient_events_unioned') }}
+    where loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
+
+),
+{% endif %}
 
 loaded_events as (
 
     select * from {{ ref('int_recipient_events_unioned') }}
+    {% if only_touched %}
+    where message_id in (select message_id from touched_messages) or message_id is null
+    {% endif %}
 
 ),
 
 restored_events as (
 
     select * from {{ ref('int_recipient_events_restored') }}
+    {% if only_touched %}
+    where message_id in (select message_id from touched_messages) or message_id is null
+    {% endif %}
 
 ),
 
@@ -138,4 +166,4 @@ counted_once as (
 
 )
 
-select * from counted_once
+select *, coalesce(message_id, '') as message_key from counted_once
