@@ -3,8 +3,9 @@
 
 Builds the dbt project in `dbt/` on the DuckDB warehouse: staging views, then the marts
 `message_status`, `suppression_list` and `deliverability_daily`. astronomer-cosmos renders every dbt
-seed, model and its tests as Airflow tasks (`dbt_build` task group), so a failing model or test shows
-as its own red task and can be retried alone. `prepare_warehouse` first creates the raw schema dbt
+seed and model as one Airflow task (`dbt_build` task group) that runs `dbt build --select <model>`: the
+model, then its data tests. A failing model or test turns that model's task red, and it can be retried
+alone. `prepare_warehouse` first creates the raw schema dbt
 reads (so the DAG also builds before any ingest); then `publish_snapshot` copies the warehouse to
 `<warehouse>.snapshot.duckdb`, the file analysts open.
 

@@ -70,6 +70,9 @@ def airflow_env(
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     # Cosmos would otherwise try to report usage to a third party on every task.
     env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+    # Cosmos keeps dbt's partial-parse file between tasks in its cache dir (/tmp/cosmos by default, shared
+    # by every checkout and Airflow home on the machine, each overwriting the others' file): one per home.
+    env.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(Path(env["AIRFLOW_HOME"]) / "cosmos"))
     # `airflow dags test` runs every task in one process: a failure should end the run now rather than
     # wait out retry delays (the scheduler keeps the DAGs' retries; export BOUNCEHOUSE_RETRIES to change).
     if fail_fast:

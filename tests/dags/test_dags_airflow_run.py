@@ -31,6 +31,8 @@ def test_airflow_env_is_project_local_and_keeps_what_the_caller_set(tmp_path: Pa
     assert env["BOUNCEHOUSE_SOURCE"] == "s3://b/p/", "BOUNCEHOUSE_* reach the DAGs unchanged"
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert env["BOUNCEHOUSE_RETRIES"] == "0"
+    # dbt's partial-parse cache belongs to this Airflow home, not to /tmp/cosmos shared by every checkout.
+    assert env["AIRFLOW__COSMOS__CACHE_DIR"] == str(tmp_path / ".airflow" / "cosmos")
 
     mine = airflow_env({"AIRFLOW_HOME": "/srv/airflow", "BOUNCEHOUSE_RETRIES": "3"}, tmp_path)
     assert mine["AIRFLOW_HOME"] == "/srv/airflow" and mine["BOUNCEHOUSE_RETRIES"] == "3"
