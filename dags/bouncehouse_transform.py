@@ -14,7 +14,10 @@ reads (so the DAG also builds before any ingest); then `publish_snapshot` copies
 - **"Now"** (dbt var `as_of`, used for suppression expiry): `BOUNCEHOUSE_AS_OF` if set, else the time
   the run was due.
 - **Parsing**: Cosmos lists the project with `dbt ls` and caches the result in an Airflow Variable keyed
-  by the project's checksum, so the DAG processor pays for `dbt ls` only when the project changes.
+  by the project's checksum, so the DAG processor pays for `dbt ls` only when the project changes
+  (`make run` and `make airflow` list it once, with no import timeout, when they create a new home).
+- **Speed**: every dbt task runs in the task's own interpreter (dbtRunner) and reuses dbt's partial-parse
+  file through Cosmos' cache (kept in the Airflow home); dbt unit tests are left to CI.
 - Every dbt task and `publish_snapshot` write DuckDB: they run in the one-slot pool `bouncehouse_duckdb`.
 """
 

@@ -291,7 +291,9 @@ def standalone_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", "8080")
     # Tasks reach the execution API at the base URL; Airflow's fallback is localhost:8080 whatever the port.
-    env.setdefault("AIRFLOW__API__BASE_URL", f"http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}")
+    env.setdefault(
+        "AIRFLOW__API__BASE_URL", f"http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}"
+    )
     env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
     return env
