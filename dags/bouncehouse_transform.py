@@ -3,8 +3,9 @@
 
 Builds the dbt project in `dbt/` on the DuckDB warehouse: staging views, then the marts
 `message_status`, `suppression_list` and `deliverability_daily`. astronomer-cosmos renders every dbt
-seed, model and its tests as Airflow tasks (`dbt_build` task group), so a failing model or test shows
-as its own red task and can be retried alone. `prepare_warehouse` first creates the raw schema dbt
+seed and model as one Airflow task (`dbt_build` task group) that runs `dbt build --select <model>`: the
+model, then its data tests. A failing model or test turns that model's task red, and it can be retried
+alone. `prepare_warehouse` first creates the raw schema dbt
 reads (so the DAG also builds before any ingest); then `publish_snapshot` copies the warehouse to
 `<warehouse>.snapshot.duckdb`, the file analysts open.
 
@@ -13,7 +14,10 @@ reads (so the DAG also builds before any ingest); then `publish_snapshot` copies
 - **"Now"** (dbt var `as_of`, used for suppression expiry): `BOUNCEHOUSE_AS_OF` if set, else the time
   the run was due.
 - **Parsing**: Cosmos lists the project with `dbt ls` and caches the result in an Airflow Variable keyed
-  by the project's checksum, so the DAG processor pays for `dbt ls` only when the project changes.
+  by the project's checksum, so the DAG processor pays for `dbt ls` only when the project changes
+  (`make run` and `make airflow` list it once, with no import timeout, when they create a new home).
+- **Speed**: every dbt task runs in the task's own interpreter (dbtRunner) and reuses dbt's partial-parse
+  file through Cosmos' cache (kept in the Airflow home); dbt unit tests are left to CI.
 - Every dbt task and `publish_snapshot` write DuckDB: they run in the one-slot pool `bouncehouse_duckdb`.
 """
 

@@ -6,8 +6,9 @@ source is still empty, runs ``airflow dags test`` on each DAG in order (ingest, 
 prune) and prints a short summary read from the warehouse. Every ``BOUNCEHOUSE_*`` variable reaches the
 DAGs unchanged. A failed DAG run exits non-zero with one line saying which and where its log is.
 
-``python -m bouncehouse.airflow_run --standalone`` prepares the same home and starts
-``airflow standalone`` (API server and UI on 127.0.0.1:8080, scheduler, dag-processor, triggerer).
+``python -m bouncehouse.airflow_run --standalone`` prepares the same home, unpauses the project's DAGs
+and starts ``airflow standalone`` (API server and UI on 127.0.0.1:8080, scheduler, dag-processor,
+triggerer).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bouncehouse.config import Settings, home_dir, load_settings
+from bouncehouse.config import Settings, home_dir, load_settings, parse_true_false
 from bouncehouse.errors import BouncehouseError
 
 log = logging.getLogger("bouncehouse.airflow_run")
@@ -70,6 +71,9 @@ def airflow_env(
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     # Cosmos would otherwise try to report usage to a third party on every task.
     env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+    # Cosmos keeps dbt's partial-parse file between tasks in its cache dir (/tmp/cosmos by default, shared
+    # by every checkout and Airflow home on the machine, each overwriting the others' file): one per home.
+    env.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(Path(env["AIRFLOW_HOME"]) / "cosmos"))
     # `airflow dags test` runs every task in one process: a failure should end the run now rather than
     # wait out retry delays (the scheduler keeps the DAGs' retries; export BOUNCEHOUSE_RETRIES to change).
     if fail_fast:
@@ -111,11 +115,35 @@ def prepare_airflow(env: Mapping[str, str]) -> dict[str, Any]:
         description=orchestration.POOL_DESCRIPTION,
         include_deferred=False,
     )
+    # A new metadata database has no dbt listing cached yet (an older one has, from its DAG parses).
+    listed = list_dbt_project(env) if migrated else None
     log.info(
-        "Airflow home %s ready (migrated: %s, pool %s with %d slot) in %.1fs",
-        env["AIRFLOW_HOME"], migrated, orchestration.POOL, orchestration.POOL_SLOTS, time.monotonic() - started,
+        "Airflow home %s ready (migrated: %s, pool %s with %d slot, dbt project listed: %s) in %.1fs",
+        env["AIRFLOW_HOME"], migrated, orchestration.POOL, orchestration.POOL_SLOTS, listed,
+        time.monotonic() - started,
     )  # fmt: skip
-    return {"migrated": migrated}
+    return {"migrated": migrated, "dbt_project_listed": listed}
+
+
+def list_dbt_project(env: Mapping[str, str]) -> bool:
+    """Parse the transform DAG once with no import timeout, so Cosmos lists the dbt project (``dbt ls``)
+    into its cache (an Airflow Variable) here. Otherwise the first parse of a new home runs ``dbt ls``
+    inside Airflow's 30 s DAG import timeout, which a busy machine exceeds: the transform DAG then shows
+    as an import error. Later parses read the cache. A DAG that does not import is left for the DAG run
+    (or the UI's import errors) to report."""
+    code = (
+        "import sys; from airflow.dag_processing.dagbag import DagBag; "
+        "sys.exit(1 if DagBag(dag_folder=sys.argv[1]).import_errors else 0)"
+    )
+    transform = Path(env["AIRFLOW__CORE__DAGS_FOLDER"]) / "bouncehouse_transform.py"
+    completed = subprocess.run(
+        [sys.executable, "-c", code, str(transform)],
+        env={**env, "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    return completed.returncode == 0
 
 
 def source_is_empty(settings: Settings) -> bool:
@@ -262,17 +290,54 @@ def standalone_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env = airflow_env(base, fail_fast=False)
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", "8080")
+    # Tasks reach the execution API at the base URL; Airflow's fallback is localhost:8080 whatever the port.
+    env.setdefault(
+        "AIRFLOW__API__BASE_URL", f"http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}"
+    )
     env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    return env
+
+
+def unpause_dags(env: Mapping[str, str]) -> list[str]:
+    """Unpause the project's DAGs that the metadata database holds paused (an Airflow home from before
+    they started unpaused, or a DAG paused by hand); returns their ids. Nothing is unpaused when the
+    operator asked for paused DAGs (``AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True``). DAGs the
+    database does not hold yet are created unpaused when first parsed (``standalone_env``)."""
+    name = "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"
+    if parse_true_false(name, env.get(name), default=True):
+        return []
+    _apply_env(env)
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        paused = session.scalars(
+            select(DagModel).where(DagModel.dag_id.in_(DAG_ORDER), DagModel.is_paused.is_(True))
+        ).all()
+        for dag in paused:
+            dag.is_paused = False
+        unpaused = sorted(dag.dag_id for dag in paused)
+    if unpaused:
+        log.info("unpaused %s (paused in %s)", ", ".join(unpaused), env["AIRFLOW_HOME"])
+    return unpaused
+
+
+def prepare_standalone(env: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Everything ``make airflow`` does before ``airflow standalone``: check the settings, prepare the
+    home, unpause the DAGs. Returns the environment to start Airflow with."""
+    env = standalone_env(env)
+    load_settings(env=env)  # bad configuration fails here, with one line, not inside the UI
+    prepare_airflow(env)
+    unpause_dags(env)
     return env
 
 
 def standalone(env: MutableMapping[str, str] | None = None) -> int:
     """``airflow standalone`` bound to loopback. Log in as ``admin``: Airflow's simple auth manager
     generates the password, prints it and keeps it in ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``."""
-    env = standalone_env(env)
-    load_settings(env=env)  # bad configuration fails here, with one line, not inside the UI
-    prepare_airflow(env)
+    env = prepare_standalone(env)
     passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     print(
         f"Airflow UI: http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}  "

@@ -22,6 +22,11 @@ def task_report(task) -> dict:
         "has_failure_callback": bool(task.on_failure_callback),
         "outlets": [getattr(o, "uri", str(o)) for o in task.outlets],
         "upstream": sorted(task.upstream_task_ids),
+        # Cosmos' dbt operators: the dbt command and node selection each task runs.
+        "dbt_command": getattr(task, "base_cmd", None),
+        "dbt_select": getattr(task, "select", None),
+        "dbt_exclude": getattr(task, "exclude", None),
+        "has_pre_and_post_execute_hooks": bool(task._pre_execute_hook and task._post_execute_hook),
     }
 
 

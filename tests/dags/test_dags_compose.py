@@ -168,6 +168,17 @@ def test_init_migrates_and_creates_the_pool_and_login(model: dict[str, Any]) -> 
     assert "passwords.json" in script and env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] in script
 
 
+def test_the_dags_run_unpaused_even_in_a_database_that_holds_them_paused(model: dict[str, Any]) -> None:
+    """Paused, the ingest's Asset event would never start the transform."""
+    for service in AIRFLOW_SERVICES | {"airflow-init"}:
+        assert (
+            model["services"][service]["environment"]["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "false"
+        )
+    script = " ".join(model["services"]["airflow-init"]["command"])
+    assert "airflow dags unpause --treat-dag-id-as-regex --yes '^bouncehouse_'" in script
+    assert script.index("airflow db migrate") < script.index("airflow dags unpause")
+
+
 def test_state_lives_in_named_volumes(model: dict[str, Any]) -> None:
     declared = set(model["volumes"])
     used = {

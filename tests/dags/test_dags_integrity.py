@@ -105,23 +105,25 @@ def dbt_model_names() -> set[str]:
     return {p.stem for p in (REPO_ROOT / "dbt" / "models").rglob("*.sql")}
 
 
-def test_transform_renders_every_dbt_model_and_its_tests_as_tasks(dags: dict[str, Any]) -> None:
+def test_transform_renders_every_dbt_model_with_its_tests_as_one_task(dags: dict[str, Any]) -> None:
+    """One task per model, `dbt build --select <model>`: the model, then its data tests, so a failing test
+    still turns its model's task red (and a retry rebuilds and retests that model alone)."""
     tasks = {t["task_id"]: t for t in dags["bouncehouse_transform"]["tasks"]}
     models = dbt_model_names()
     assert set(MARTS) <= models, "the dbt project must define the contract's marts"
     for model in models:
-        rendered = [tid for tid in tasks if tid in (f"dbt_build.{model}_run", f"dbt_build.{model}.run")]
-        assert rendered, f"dbt model {model} is not a task: {sorted(tasks)}"
-    for mart in MARTS:
-        assert f"dbt_build.{mart}.test" in tasks, f"the data tests of {mart} are not a task"
-        assert tasks[f"dbt_build.{mart}.test"]["upstream"] == [f"dbt_build.{mart}.run"]
+        task = tasks.get(f"dbt_build.{model}_model_build")
+        assert task, f"dbt model {model} is not a task: {sorted(tasks)}"
+        assert task["operator"] == "DbtBuildLocalOperator"
+        assert task["dbt_command"] == ["build"], "dbt build runs the model's data tests after it"
+        assert task["dbt_select"].endswith(f".{model}") and task["dbt_select"].startswith("fqn:")
+        assert not task["dbt_exclude"], "nothing may exclude the model's data tests"
+        assert task["has_pre_and_post_execute_hooks"], "the heap freeze around each dbt command"
     seeds = {p.stem for p in (REPO_ROOT / "dbt" / "seeds").glob("*.csv")}
     for seed in seeds:
-        assert {f"dbt_build.{seed}_seed", f"dbt_build.{seed}.seed"} & set(tasks), (
-            f"dbt seed {seed} is not a task"
-        )
-    operators = {t["operator"] for t in tasks.values()}
-    assert {"DbtRunLocalOperator", "DbtTestLocalOperator"} <= operators
+        assert f"dbt_build.{seed}_seed_build" in tasks, f"dbt seed {seed} is not a task"
+    dbt_tasks = [tid for tid in tasks if tid.startswith("dbt_build.")]
+    assert len(dbt_tasks) == len(models) + len(seeds), "one task per model or seed, no separate test tasks"
 
 
 def test_transform_publishes_the_snapshot_after_every_dbt_task(dags: dict[str, Any]) -> None:
