@@ -9,36 +9,28 @@ message_status as (
 
 ),
 
-tagged_recipients as (
+message_tags as (
 
-    -- As in deliverability_by_tag_daily: tags is JSON, tag name -> list of values.
-    select
-        message_id,
-        recipient,
-        cast(sent_at as date) as day,
-        delivered,
-        opened,
-        clicked,
-        unnest(map_entries(try_cast(tags as map(varchar, varchar[])))) as tag_entry
-    from message_status
-    where sent_at is not null
-        and not is_digest
-        and tags is not null
+    select * from {{ ref('int_message_tags') }}
 
 ),
 
 recipient_tag_values as (
 
-    select distinct
-        message_id,
-        recipient,
-        day,
-        tag_entry.key as tag,
-        unnest(tag_entry.value) as value,
-        delivered,
-        opened,
-        clicked
-    from tagged_recipients
+    -- One row per recipient and tag value, as in deliverability_by_tag_daily (int_message_tags).
+    select
+        message_tags.tag,
+        message_tags.value,
+        cast(message_status.sent_at as date) as day,
+        message_status.delivered,
+        message_status.opened,
+        message_status.clicked
+    from message_tags
+    inner join message_status
+        on message_status.message_id = message_tags.message_id
+        and message_status.recipient = message_tags.recipient
+    where message_status.sent_at is not null
+        and not message_status.is_digest
 
 ),
 
@@ -52,7 +44,6 @@ tag_days as (
         count_if(delivered and opened) as opened,
         count_if(delivered and clicked) as clicked
     from recipient_tag_values
-    where value is not null
     group by day, tag, value
 
 ),

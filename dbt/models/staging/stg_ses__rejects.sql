@@ -17,10 +17,10 @@ renamed as (
         message_id,
 
         ---------- properties
-        payload ->> '$.reject.reason' as reject_reason,
+        {{ json_text('payload', '$.reject.reason') }} as reject_reason,
 
         ---------- timestamps
-        coalesce(event_at, {{ ses_timestamp("payload ->> '$.mail.timestamp'") }}) as rejected_at,
+        coalesce(event_at, {{ ses_timestamp(json_text('payload', '$.mail.timestamp')) }}) as rejected_at,
         loaded_at
 
     from source

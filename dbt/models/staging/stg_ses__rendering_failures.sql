@@ -17,11 +17,11 @@ renamed as (
         message_id,
 
         ---------- properties
-        payload ->> '$.failure.templateName' as template_name,
-        payload ->> '$.failure.errorMessage' as error_message,
+        {{ json_text('payload', '$.failure.templateName') }} as template_name,
+        {{ json_text('payload', '$.failure.errorMessage') }} as error_message,
 
         ---------- timestamps
-        coalesce(event_at, {{ ses_timestamp("payload ->> '$.mail.timestamp'") }}) as failed_at,
+        coalesce(event_at, {{ ses_timestamp(json_text('payload', '$.mail.timestamp')) }}) as failed_at,
         loaded_at
 
     from source
