@@ -10,6 +10,8 @@ the DuckDB warehouse (`raw.ses_events`, `raw.ingested_objects`, `raw.rejected_re
   run loads whatever is new, so missed runs are caught up by the next one.
 - **Output**: the `load` task's outlet is the Asset `bouncehouse://raw/ses_events`, which triggers
   `bouncehouse_transform`. Its log line and XCom hold the counts (`objects_loaded`, `events_loaded`, ...).
+- **Lake**: with `BOUNCEHOUSE_LAKE` (a folder or `s3://`, through `aws_default`), each batch is also written
+  as day-partitioned Parquet after its commit, exactly once (see the README's "The raw lake").
 - Writes DuckDB, so `load` runs in the one-slot pool `bouncehouse_duckdb`.
 """
 

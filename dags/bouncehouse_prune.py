@@ -10,6 +10,8 @@ as daily counts in `raw.pruned_sends_daily`).
 - **Schedule**: `@daily` (`BOUNCEHOUSE_PRUNE_SCHEDULE`); catchup off unless
   `BOUNCEHOUSE_PRUNE_CATCHUP=true`. Backfill with
   `airflow backfill create --dag-id bouncehouse_prune --from-date 2026-11-01 --to-date 2026-11-07`.
+- **Lake**: with `BOUNCEHOUSE_LAKE`, the lake's files the pruned events were in are rewritten from the
+  warehouse and the `pruned_*` rows written there too, after the commit.
 - Deletes from the warehouse, so `prune` runs in the one-slot pool `bouncehouse_duckdb`.
 """
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -186,7 +187,7 @@ def export_pending(
             counts[name]["files"] += written
             counts[name]["rows"] += rows
             counts[name]["removed"] += removed
-            con.execute("delete from ops.lake_outbox where table_name = ? and marker = ?", [name, marker])
+            _mark_done(con, name, marker)
     if not state[0][1]:
         for name, removed in _remove_strays(con, lake).items():
             counts[name]["removed"] += removed
@@ -263,6 +264,11 @@ def _export_files(
             removed += lake.delete(file_key(table.name, day, marker))
     shutil.rmtree(out, ignore_errors=True)
     return written, int(rows), removed
+
+
+def _mark_done(con: duckdb.DuckDBPyConnection, table: str, marker: datetime) -> None:
+    """The marker's files of ``table`` match the table: drop their entries."""
+    con.execute("delete from ops.lake_outbox where table_name = ? and marker = ?", [table, marker])
 
 
 def _remove_strays(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, int]:
@@ -378,12 +384,17 @@ class S3Lake:
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
         """What boto3 raises for a wrong bucket, endpoint or credentials, as one line."""
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             yield
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+        except (ClientError, S3UploadFailedError) as exc:
+            if isinstance(exc, ClientError):
+                code = exc.response.get("Error", {}).get("Code", "")
+            else:  # upload_file names the ClientError's code in its own message
+                found = re.search(r"\((\w+)\) when calling", str(exc))
+                code = found.group(1) if found else ""
             if code in ("NoSuchBucket", "404"):
                 raise ConfigError(
                     f"S3 bucket {self.bucket!r} does not exist (lake {self.uri}): check BOUNCEHOUSE_LAKE"

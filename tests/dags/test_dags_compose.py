@@ -200,3 +200,111 @@ def test_the_bind_address_and_the_secrets_come_from_the_environment(binary: Path
     assert ":pg-s3cret@postgres:" in scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert json.loads(scheduler["AIRFLOW_CONN_AWS_DEFAULT"])["password"] == "minio-s3cret"
     assert scheduler["AIRFLOW__API_AUTH__JWT_SECRET"] == "jwt-s3cret"
+
+
+def test_the_lake_bucket_is_the_one_minio_init_creates(
+    model: dict[str, Any], binary: Path, tmp_path: Path
+) -> None:
+    bucket = model["services"]["minio-init"]["environment"]["LAKE_BUCKET"]
+    for name in AIRFLOW_SERVICES | {"airflow-init"}:
+        assert model["services"][name]["environment"]["BOUNCEHOUSE_LAKE"] == f"s3://{bucket}/raw", name
+    script = " ".join(model["services"]["minio-init"]["entrypoint"])
+    assert "$LAKE_BUCKET" in script
+    # BOUNCEHOUSE_LAKE= (empty) in .env turns the lake off.
+    env_file = tmp_path / "no-lake.env"
+    env_file.write_text("BOUNCEHOUSE_LAKE=\n")
+    completed = compose(binary, COMPOSE_FILE, "--env-file", str(env_file), "config", "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    scheduler = json.loads(completed.stdout)["services"]["airflow-scheduler"]["environment"]
+    assert scheduler["BOUNCEHOUSE_LAKE"] == ""
+
+
+# --- the CeleryExecutor variant: docker-compose.celery.yml on top of docker-compose.yml ----------------
+
+CELERY_FILE = REPO_ROOT / "docker-compose.celery.yml"
+CELERY_SERVICES = AIRFLOW_SERVICES | {"airflow-worker"}
+
+
+def compose_celery(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(REPO_ROOT)}
+    return subprocess.run(
+        [str(binary), "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE), "-f", str(CELERY_FILE), *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def celery_model(binary: Path) -> dict[str, Any]:
+    completed = compose_celery(binary, "config", "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def test_the_celery_variant_is_valid_and_matches_the_specification(binary: Path) -> None:
+    completed = compose_celery(binary, "config", "--quiet")
+    assert completed.returncode == 0, completed.stderr
+    schema = compose_schema(binary)
+    errors = sorted(
+        jsonschema.Draft7Validator(schema).iter_errors(yaml.safe_load(CELERY_FILE.read_text())), key=str
+    )
+    assert [f"{list(e.absolute_path)}: {e.message}" for e in errors] == []
+
+
+def test_the_celery_variant_runs_every_airflow_service_on_celery_with_redis(
+    celery_model: dict[str, Any],
+) -> None:
+    services = celery_model["services"]
+    assert set(services) == ALL_SERVICES | {"redis", "airflow-worker"}
+    postgres = services["postgres"]["environment"]
+    backend = (
+        f"db+postgresql://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+    )
+    for name in CELERY_SERVICES | {"airflow-init"}:
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        broker = env["AIRFLOW__CELERY__BROKER_URL"]
+        assert broker.startswith("redis://") and broker.split("//")[1].split(":")[0] in services, name
+        assert broker == "redis://redis:6379/0", name
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == backend, name
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    assert "6379" in [str(port) for port in services["redis"].get("expose", [])]
+    assert not services["redis"].get("ports")  # the broker is not published to the host
+
+
+def test_the_celery_worker_runs_the_same_code_and_settings_as_the_scheduler(
+    celery_model: dict[str, Any],
+) -> None:
+    services = celery_model["services"]
+    worker, scheduler = services["airflow-worker"], services["airflow-scheduler"]
+    assert worker["command"] == ["celery", "worker"]
+    assert worker["image"] == scheduler["image"]
+    assert worker["volumes"] == scheduler["volumes"]
+    assert {k: v for k, v in worker["environment"].items() if k != "DUMB_INIT_SETSID"} == scheduler[
+        "environment"
+    ]
+    assert worker["environment"]["BOUNCEHOUSE_LAKE"].startswith("s3://")
+    depends = worker["depends_on"]
+    assert depends["airflow-init"]["condition"] == "service_completed_successfully"
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["minio-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_celery_variant_has_healthchecks_and_keeps_the_duckdb_pool(celery_model: dict[str, Any]) -> None:
+    from bouncehouse import orchestration
+
+    services = celery_model["services"]
+    for name, service in services.items():
+        if name not in ONE_SHOT:
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    assert (
+        "redis-cli" in services["redis"]["healthcheck"]["test"]
+        and "ping" in services["redis"]["healthcheck"]["test"]
+    )
+    worker_check = " ".join(services["airflow-worker"]["healthcheck"]["test"])
+    assert "celery_executor.app inspect ping" in worker_check and "celery@$${HOSTNAME}" in worker_check
+    # The scheduler hands a pool's slots out whatever the executor: one slot keeps DuckDB's writers apart.
+    script = " ".join(services["airflow-init"]["command"])
+    assert f"airflow pools set {orchestration.POOL} {orchestration.POOL_SLOTS} " in script
+    assert orchestration.POOL_SLOTS == 1
+    assert {p.get("host_ip") for s in services.values() for p in s.get("ports", [])} == {"127.0.0.1"}

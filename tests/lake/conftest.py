@@ -81,9 +81,10 @@ def case(tmp_path: Path) -> Case:
 
 def local_copy(case: Case, s3_client: Any | None = None) -> Path:
     """The lake as a local folder: itself, or (s3://) every object under its prefix downloaded."""
-    if not case.lake.startswith("s3://"):
-        return Path(case.lake)
-    bucket, _, prefix = case.lake.removeprefix("s3://").partition("/")
+    uri = case.settings().lake
+    if not uri.startswith("s3://"):
+        return Path(uri)
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     target = case.tmp / "lake-download"
     shutil.rmtree(target, ignore_errors=True)
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):

@@ -115,6 +115,24 @@ def test_a_crash_after_some_files_before_marking_them_done_duplicates_nothing(
     assert written <= set(file_times(case))  # the same names, written again, not beside them
 
 
+def test_a_crash_after_every_upload_before_any_is_marked_done_duplicates_nothing(
+    case: Case, generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case.add(generated["first"])
+    case.ingest()
+    case.add(generated["second"])
+    with monkeypatch.context() as patched:
+        # Every file uploaded, no entry dropped: as if killed just before the first _mark_done commits.
+        patched.setattr(lake, "_mark_done", lambda *args: None)
+        case.ingest()
+    written = file_times(case)
+    assert case.pending() > 0
+
+    case.ingest()
+    assert_lake_matches(case)
+    assert set(file_times(case)) == set(written)  # every file written again under its own name
+
+
 KILL_AFTER_FIRST_FILE = """
 import os, sys
 from bouncehouse import lake
