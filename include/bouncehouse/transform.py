@@ -6,6 +6,10 @@ dbt runs in this process through its programmatic entry point (``dbtRunner``), w
 A failing model or test raises TransformError naming the node; after a clean build the analysts'
 snapshot (``<name>.snapshot.duckdb``) is published.
 
+With ``BOUNCEHOUSE_ENGINE=spark`` the build runs on Spark instead (dbt target ``spark``, from the lake:
+``bouncehouse.spark``), and its models are then copied into the warehouse, so what reads the warehouse
+reads Spark's results.
+
 Each warehouse gets its own dbt target and log folders under ``dbt/target/runs/`` and ``dbt/logs/``, so
 builds of different warehouses (parallel tests, a second environment) never share dbt's state files.
 """
