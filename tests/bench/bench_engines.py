@@ -2,7 +2,8 @@
 
     python tests/bench/bench_engines.py [--events 1000000] [--days 30] [--seed 7] [--keep DIR]
 
-History as bench_transform.py makes it (the generator's simulator, loaded into raw.ses_events), then
+History as bench_transform.py makes it (the generator's simulator, loaded into raw.ses_events, in hourly
+batches), then
 written to a lake folder by the lake's own export (bouncehouse.lake), as ingest with BOUNCEHOUSE_LAKE
 would. Then ``transform`` on DuckDB (a full build, after a warm-up) and ``transform`` with
 BOUNCEHOUSE_ENGINE=spark (session start, lake registration, dbt build with its tests, copy back into the
@@ -43,9 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     simulator = Simulator(rng, address_pool_size=max(1000, args.events // 6))
     start_ms = _ms(START)
     end_ms = start_ms + args.days * DAY
-    messages = int(args.events / 3.9) + 1  # about 3.9 events per message (bench_transform.py measures it)
+    # Events per message, as bench_transform.py learns it: from a sample of the simulator.
+    probe = simulate(Simulator(random.Random(args.seed), 1000), random.Random(1), start_ms, end_ms, 2000)
+    messages = int(args.events / (len(probe) / 2000)) + 1
     history = [r for r in simulate(simulator, rng, start_ms, end_ms, messages) if r[3] < end_ms]
     events = load_rows(path, history, loaded_at_ms=None, source_key="history")
+    # As an hourly ingest loads them: one loaded_at per batch, so the lake has a file per batch and day
+    # (with a loaded_at per event, as bench_transform.py makes them, it would be one file per event).
+    with warehouse.session(path) as con:
+        con.execute("update raw.ses_events set loaded_at = date_trunc('hour', loaded_at) + interval 1 hour")
     settings = Settings(warehouse=path, as_of=_at(end_ms + HOUR), lake=str(folder / "lake"))
     started = time.monotonic()
     with warehouse.writer(settings) as con:
