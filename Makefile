@@ -14,7 +14,7 @@ export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__UNIT_TEST_MODE ?= False
 export BOUNCEHOUSE_HOME ?= $(CURDIR)
 
-.PHONY: install run test bench docs airflow lint format clean lock
+.PHONY: install run test bench bench-engines docs airflow lint format clean lock
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ test: install
 bench: install
 	$(PY) tests/bench/bench_ingest.py
 	$(PY) tests/bench/bench_transform.py
+
+# The same dbt build on DuckDB and on Spark (BOUNCEHOUSE_ENGINE=spark) over 1M events: minutes, on request.
+bench-engines: install
+	$(PY) tests/bench/bench_engines.py
 
 docs: install
 	$(PY) -m bouncehouse docs

@@ -19,11 +19,16 @@ reads (so the DAG also builds before any ingest); then `publish_snapshot` copies
 - **Speed**: every dbt task runs in the task's own interpreter (dbtRunner) and reuses dbt's partial-parse
   file through Cosmos' cache (kept in the Airflow home); dbt unit tests are left to CI.
 - Every dbt task and `publish_snapshot` write DuckDB: they run in the one-slot pool `bouncehouse_duckdb`.
+- **`BOUNCEHOUSE_ENGINE=spark`**: one task, `dbt_build_on_spark`, runs the whole `dbt build` on Spark
+  from the lake (`BOUNCEHOUSE_LAKE`) in its own process, one SparkSession for every model and test (a
+  task per model would start Spark and register the lake each time), then copies Spark's models into
+  the warehouse; its log lists every dbt node with its status and time, its return value the counts.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import dag, task
 from bouncehouse import dbt_cosmos, orchestration
@@ -45,7 +50,18 @@ DAG_SETTINGS = load_dag_settings()
     doc_md=__doc__,
 )
 def bouncehouse_transform() -> None:
-    dbt_build = DbtTaskGroup(group_id="dbt_build", **dbt_cosmos.task_group_configs(SETTINGS))
+    @task(pool=orchestration.POOL)
+    def dbt_build_on_spark(**context: Any) -> dict[str, Any]:
+        """``dbt build`` of the whole project on Spark from the lake, then its models into the warehouse."""
+        from bouncehouse.transform import transform
+
+        counts = transform(orchestration.settings_for_run(SETTINGS, context))
+        return orchestration.report("dbt_build_on_spark", counts)
+
+    if SETTINGS.engine == "spark":
+        dbt_build = dbt_build_on_spark()
+    else:
+        dbt_build = DbtTaskGroup(group_id="dbt_build", **dbt_cosmos.task_group_configs(SETTINGS))
 
     @task(pool=orchestration.POOL)
     def prepare_warehouse() -> dict[str, str]:

@@ -69,6 +69,12 @@ def airflow_env(
     bin_dir = str(Path(sys.executable).parent)
     if env.get("PATH", "").split(os.pathsep)[0] != bin_dir:
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    # BOUNCEHOUSE_ENGINE=spark builds from the lake: ingest writes one under data/ unless told where.
+    if (
+        env.get("BOUNCEHOUSE_ENGINE", "").strip().lower() == "spark"
+        and not env.get("BOUNCEHOUSE_LAKE", "").strip()
+    ):
+        env["BOUNCEHOUSE_LAKE"] = str(root / "data" / "lake")
     # Cosmos would otherwise try to report usage to a third party on every task.
     env.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
     # Cosmos keeps dbt's partial-parse file between tasks in its cache dir (/tmp/cosmos by default, shared

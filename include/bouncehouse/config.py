@@ -26,6 +26,8 @@ DEFAULT_ROUTES = "include/admin_routes.yml"
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_SENDER = "bouncehouse@localhost"
 DIGEST_TRANSPORTS = ("outbox", "smtp", "ses")
+# What `transform` builds the dbt models on: the DuckDB warehouse, or Spark reading the lake (bouncehouse.spark).
+ENGINES = ("duckdb", "spark")
 # Ingest's content (decompressed) bytes per transaction: bounds memory whatever the size of the backfill.
 DEFAULT_INGEST_BATCH_BYTES = 128 << 20
 # DuckDB keeps what it wrote cached up to its memory limit: a fixed limit keeps ingest's peak memory
@@ -195,6 +197,8 @@ class Settings:
     # BOUNCEHOUSE_LAKE: where the raw tables are also written as Parquet (bouncehouse.lake): an absolute
     # folder or s3://bucket/prefix; None: no lake.
     lake: str | None = None
+    # BOUNCEHOUSE_ENGINE: duckdb (the warehouse) or spark (dbt-spark reading the lake).
+    engine: str = "duckdb"
     extra: Mapping[str, Any] = field(default_factory=dict)
     # SES in the loop (bouncehouse.ses): see _ses_fields.
     ses_sync: bool = False
@@ -311,6 +315,9 @@ def load_settings(
         ),
         **_ingest_limits(read),
         lake=parse_lake(read.get("lake", "BOUNCEHOUSE_LAKE"), home),
+        engine=parse_choice(
+            "BOUNCEHOUSE_ENGINE", read.get("engine", "BOUNCEHOUSE_ENGINE", "duckdb"), ENGINES
+        ),
         **_ses_fields(read),
     )
 

@@ -12,6 +12,10 @@ The hourly build runs the models and their data tests. dbt's unit tests check th
 fixtures, not the data, so they run only on request (``with_unit_tests``, ``transform --with-unit-tests``;
 the test suite does), as dbt advises for production.
 
+With ``BOUNCEHOUSE_ENGINE=spark`` the build runs on Spark instead (dbt target ``spark``, from the lake:
+``bouncehouse.spark``), and its models are then copied into the warehouse, so what reads the warehouse
+reads Spark's results.
+
 Each warehouse gets its own dbt target and log folders under ``dbt/target/runs/`` and ``dbt/logs/``, so
 builds of different warehouses (parallel tests, a second environment) never share dbt's state files
 (``partial_parse.msgpack`` among them: the next run parses only the files that changed).
@@ -50,12 +54,14 @@ INCREMENTAL_MODELS = (
 WAREHOUSE_ENV = "BOUNCEHOUSE_WAREHOUSE"
 AS_OF_ENV = "BOUNCEHOUSE_DBT_AS_OF"
 _FAILED_STATUSES = ("error", "fail", "runtime error")
+# The dbt/profiles.yml target of each BOUNCEHOUSE_ENGINE.
+DBT_TARGETS = {"duckdb": "dev", "spark": "spark"}
 
 
-def _run_paths(project: Path, warehouse_path: Path) -> tuple[Path, Path]:
-    """dbt's target and log folders for one warehouse (a short hash of its path keeps them apart)."""
+def _run_paths(project: Path, warehouse_path: Path, engine: str = "duckdb") -> tuple[Path, Path]:
+    """dbt's target and log folders for one warehouse (a short hash of its path keeps them apart) and engine."""
     digest = hashlib.sha1(str(warehouse_path).encode()).hexdigest()[:10]
-    name = f"{warehouse_path.stem}-{digest}"
+    name = f"{warehouse_path.stem}-{digest}" + ("" if engine == "duckdb" else f"-{engine}")
     return project / "target" / "runs" / name, project / "logs" / name
 
 
@@ -147,7 +153,7 @@ def _run_dbt(
     # Creates the raw schema dbt reads as sources (and waits for the lock like every writer).
     path = warehouse.prepare(settings).resolve()
     project = dbt_project_dir()
-    run_target_path, log_path = _run_paths(project, path)
+    run_target_path, log_path = _run_paths(project, path, settings.engine)
     target_path = target_path or run_target_path
     name = " ".join(command)
     args = [
@@ -156,6 +162,7 @@ def _run_dbt(
         "--profiles-dir", str(project),
         "--target-path", str(target_path),
         "--log-path", str(log_path),
+        "--target", DBT_TARGETS[settings.engine],
         "--quiet",
         "--no-use-colors",
         *extra,
@@ -189,6 +196,34 @@ def _mart_rows(settings: Settings) -> dict[str, int | None]:
         }
 
 
+def _build_on_spark(settings: Settings, extra: list[str], *, with_unit_tests: bool) -> Any:
+    """``dbt build`` on Spark (target spark) from the lake, then its models copied into the warehouse.
+
+    Every model is a table rebuilt from the lake (no incremental state: see bouncehouse.spark)."""
+    from bouncehouse import spark
+
+    folder = spark.lake_folder(settings)
+    session = spark.session(settings)
+    spark.register_lake(session, folder)
+    if with_unit_tests:
+        # The unit tests of the incremental models read those models' columns (as on a fresh DuckDB warehouse).
+        selected = " ".join(f"+{name}" for name in INCREMENTAL_MODELS)
+        empty = _run_dbt(["run"], settings, ["--empty", "--select", selected])
+        if not empty.success:
+            raise TransformError(_failure_line("run --empty", empty))
+    result = _run_dbt(["build"], settings, extra)
+    if not result.success:
+        raise TransformError(_failure_line("build", result))
+    for node_result in _node_results(result):  # what ran, for the Airflow task's log
+        log.info(
+            "dbt: %s %s in %.1fs",
+            node_result.node.unique_id, node_result.status, node_result.execution_time or 0.0,
+        )  # fmt: skip
+    exported = spark.export_marts(session, settings)
+    log.info("transform: Spark's models copied into %s: %s", settings.warehouse, exported)
+    return result
+
+
 def transform(
     settings: Settings,
     *,
@@ -215,16 +250,20 @@ def transform(
         " (full refresh)" if full_refresh else "",
         " with unit tests" if with_unit_tests else "",
     )
-    if with_unit_tests and _missing_tables(settings, INCREMENTAL_MODELS):
-        log.info(
-            "transform: first build on %s: creating the incremental models empty first", settings.warehouse
-        )
-        empty = _run_dbt(["run"], settings, ["--empty", "--select", "+config.materialized:incremental"])
-        if not empty.success:
-            raise TransformError(_failure_line("run --empty", empty))
-    result = _run_dbt(["build"], settings, extra)
-    if not result.success:
-        raise TransformError(_failure_line("build", result))
+    if settings.engine == "spark":
+        result = _build_on_spark(settings, extra, with_unit_tests=with_unit_tests)
+    else:
+        if with_unit_tests and _missing_tables(settings, INCREMENTAL_MODELS):
+            log.info(
+                "transform: first build on %s: creating the incremental models empty first",
+                settings.warehouse,
+            )
+            empty = _run_dbt(["run"], settings, ["--empty", "--select", "+config.materialized:incremental"])
+            if not empty.success:
+                raise TransformError(_failure_line("run --empty", empty))
+        result = _run_dbt(["build"], settings, extra)
+        if not result.success:
+            raise TransformError(_failure_line("build", result))
 
     counts: dict[str, Any] = {
         "models": 0,
@@ -248,6 +287,7 @@ def transform(
                 counts["unit_tests"] += kind == "unit_test"
     counts["rows"] = _mart_rows(settings)
     snapshot = warehouse.publish(settings)
+    counts["engine"] = settings.engine
     counts["as_of"] = settings.now().isoformat(sep=" ")
     counts["snapshot"] = str(snapshot)
     counts["seconds"] = round(time.monotonic() - started, 2)

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_or_table(),
         incremental_strategy='delete+insert',
         unique_key='message_key',
         on_schema_change='append_new_columns'
@@ -23,6 +23,15 @@
 -- loaded since the last run, plus the few events naming no message (message_key ''). A table built under
 -- the other value of transient_mailbox_missing_is_hard is reclassified whole.
 
+{%- set recipient_event_columns = [
+    'event_id', 'message_id', 'event_type', 'recipient', 'bounce_type', 'bounce_sub_type', 'diagnostic_code',
+    'complaint_feedback_type', 'destination', 'feedback_id', 'smtp_status', 'complaint_sub_type',
+    'source_address', 'subject', 'tags', 'is_digest', 'sent_at', 'event_at', 'loaded_at'
+] %}
+{%- set ranked_columns = recipient_event_columns + [
+    'applies_to_message', 'recipient_delivered', 'event_class', 'implied_status', 'status_rank',
+    'hard_by_smtp_status', 'count_key'
+] %}
 {%- set transient_mailbox_missing_is_hard = var('transient_mailbox_missing_is_hard', false) | string | lower in ['true', '1', 'yes'] %}
 {%- set only_touched = is_incremental() and not classified_under_other_rules(transient_mailbox_missing_is_hard) %}
 
@@ -33,7 +42,7 @@ touched_messages as (
 
     select distinct message_id
     from {{ ref('int_recipient_events_unioned') }}
-    where loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
+    where loaded_at >= (select coalesce(max(loaded_at), cast('1900-01-01' as timestamp)) from {{ this }})
 
 ),
 {% endif %}
@@ -58,9 +67,10 @@ restored_events as (
 
 recipient_events as (
 
-    select * from loaded_events
-    union all by name
-    select * from restored_events
+    -- By name (the incremental table appended its later columns at the end).
+    select {{ recipient_event_columns | join(', ') }} from loaded_events
+    union all
+    select {{ recipient_event_columns | join(', ') }} from restored_events
 
 ),
 
@@ -144,25 +154,36 @@ ranked as (
             when event_type in ('Bounce', 'Complaint') and recipient is not null and feedback_id is not null
                 then lower(event_type) || ':' || feedback_id || ':' || coalesce(message_id, '') || ':' || recipient
             when event_class = 'delivery' and message_id is not null and event_at is not null
-                then 'delivery:' || message_id || ':' || recipient || ':' || strftime(event_at, '%Y-%m-%d %H:%M:%S.%f')
+                then 'delivery:' || message_id || ':' || recipient || ':' || {{ timestamp_text('event_at') }}
             else 'event:' || event_id || ':' || coalesce(recipient, '')
         end as count_key
     from classified
 
 ),
 
-counted_once as (
+copies as (
 
     -- One row per count_key: the copy with tags (event publishing carries them, identity notifications
     -- do not), then the smallest event_id, so the choice depends only on the set of events; it takes
     -- the latest loaded_at and any digest flag of its copies.
-    select * replace (
-        max(loaded_at) over copies as loaded_at,
-        bool_or(is_digest) over copies as is_digest
-    )
+    select
+        *,
+        max(loaded_at) over same_key as copies_loaded_at,
+        bool_or(is_digest) over same_key as copies_is_digest,
+        row_number() over (partition by count_key order by tags is null, event_id) as copy_number
     from ranked
-    window copies as (partition by count_key)
-    qualify row_number() over (partition by count_key order by tags is null, event_id) = 1
+    window same_key as (partition by count_key)
+
+),
+
+counted_once as (
+
+    select
+        {%- for column in ranked_columns %}
+        {{ {'loaded_at': 'copies_loaded_at as loaded_at', 'is_digest': 'copies_is_digest as is_digest'}.get(column, column) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from copies
+    where copy_number = 1
 
 )
 

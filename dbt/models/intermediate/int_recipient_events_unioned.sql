@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_or_table(),
         incremental_strategy='delete+insert',
         unique_key='event_id',
         on_schema_change='append_new_columns'
@@ -17,7 +17,7 @@
 
 {%- if only_new %}
     {%- set loaded_since_last_run -%}
-        loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
+        loaded_at >= (select coalesce(max(loaded_at), cast('1900-01-01' as timestamp)) from {{ this }})
     {%- endset %}
 {%- else %}
     {%- set loaded_since_last_run = 'true' %}
@@ -67,13 +67,13 @@ named_recipients as (
     select
         event_id,
         recipient,
-        null::varchar as feedback_id,
-        null::varchar as bounce_type,
-        null::varchar as bounce_sub_type,
-        null::varchar as diagnostic_code,
-        null::varchar as smtp_status,
-        null::varchar as complaint_feedback_type,
-        null::varchar as complaint_sub_type
+        cast(null as {{ dbt.type_string() }}) as feedback_id,
+        cast(null as {{ dbt.type_string() }}) as bounce_type,
+        cast(null as {{ dbt.type_string() }}) as bounce_sub_type,
+        cast(null as {{ dbt.type_string() }}) as diagnostic_code,
+        cast(null as {{ dbt.type_string() }}) as smtp_status,
+        cast(null as {{ dbt.type_string() }}) as complaint_feedback_type,
+        cast(null as {{ dbt.type_string() }}) as complaint_sub_type
     from deliveries
     where {{ loaded_since_last_run }} and event_id in (select event_id from events)
 

@@ -41,7 +41,7 @@ example_diagnostics as (
         smtp_status,
         bounce_type,
         bounce_sub_type,
-        list(diagnostic_code order by times desc, diagnostic_code)[1:3] as example_diagnostic_codes
+        {{ first_values('diagnostic_code', ['times desc', 'diagnostic_code'], 3) }} as example_diagnostic_codes
     from diagnostic_counts
     group by all
 
@@ -72,7 +72,7 @@ final as (
         bounce_groups.bounced_recipients,
         bounce_groups.first_seen_at,
         bounce_groups.last_seen_at,
-        coalesce(example_diagnostics.example_diagnostic_codes, []::varchar[]) as example_diagnostic_codes
+        coalesce(example_diagnostics.example_diagnostic_codes, {{ string_list([]) }}) as example_diagnostic_codes
     from bounce_groups
     left join example_diagnostics using (smtp_status, bounce_type, bounce_sub_type)
 

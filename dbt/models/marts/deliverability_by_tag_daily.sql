@@ -9,48 +9,28 @@ message_status as (
 
 ),
 
-tag_maps as (
+message_tags as (
 
-    -- Each distinct tags value cast to a map once: a few dozen casts instead of one per recipient row,
-    -- which was most of this model's time.
-    select tags, try_cast(tags as map(varchar, varchar[])) as tag_map
-    from (select distinct tags from message_status where tags is not null)
-
-),
-
-tagged_recipients as (
-
-    -- tags is JSON, tag name -> list of values (SES mail.tags); identity notifications carry none, and
-    -- a value that is not such a map yields no rows rather than failing the build.
-    select
-        message_id,
-        recipient,
-        cast(sent_at as date) as day,
-        final_status,
-        bounce_sub_type,
-        hard_by_smtp_status,
-        unnest(map_entries(tag_maps.tag_map)) as tag_entry
-    from message_status
-    inner join tag_maps on tag_maps.tags = message_status.tags
-    where sent_at is not null
-        and not is_digest
+    select * from {{ ref('int_message_tags') }}
 
 ),
 
 recipient_tag_values as (
 
-    -- One row per recipient and tag value (a value listed twice still counts once: list_distinct, as
-    -- (message_id, recipient) is unique in message_status and a map's keys are unique).
+    -- One row per recipient and tag value (int_message_tags: a value listed twice still counts once).
     select
-        message_id,
-        recipient,
-        day,
-        tag_entry.key as tag,
-        unnest(list_distinct(tag_entry.value)) as value,
-        final_status,
-        bounce_sub_type,
-        hard_by_smtp_status
-    from tagged_recipients
+        message_tags.tag,
+        message_tags.value,
+        cast(message_status.sent_at as date) as day,
+        message_status.final_status,
+        message_status.bounce_sub_type,
+        message_status.hard_by_smtp_status
+    from message_tags
+    inner join message_status
+        on message_status.message_id = message_tags.message_id
+        and message_status.recipient = message_tags.recipient
+    where message_status.sent_at is not null
+        and not message_status.is_digest
 
 ),
 
@@ -62,7 +42,6 @@ tag_days as (
         value,
         {{ recipient_status_counts() }}
     from recipient_tag_values
-    where value is not null
     group by day, tag, value
 
 ),

@@ -3,6 +3,15 @@
 -- revived_pruned_message (a revived recipient's share of raw.pruned_sends_daily comes back out: its
 -- raw.pruned_recipients row says which day and status it was counted with), digest_own_emails.
 
+{%- set daily_columns = [
+    'day', 'sent', 'delivered', 'hard_bounced', 'rate_hard_bounced', 'known_sent', 'sent_with_send_event',
+    'delivered_without_send_event', 'soft_bounced', 'complained', 'rejected', 'rendering_failed', 'delayed'
+] %}
+{%- set pruned_columns = [
+    'day', 'sent', 'delivered', 'delayed', 'known_sent', 'sent_with_send_event', 'delivered_without_send_event'
+] %}
+{%- set revived_columns = ['day', 'sent', 'delivered', 'delayed', 'known_sent', 'sent_with_send_event'] %}
+
 with
 
 message_status as (
@@ -91,22 +100,23 @@ revived_days as (
 
 daily_parts as (
 
-    select * from tracked_days
+    -- By name: a part leaves out (null) what it does not count.
+    select {{ daily_columns | join(', ') }} from tracked_days
 
-    union all by name
-
-    select day, sent, delivered, delayed, known_sent, sent_with_send_event, delivered_without_send_event
-    from pruned_days
-
-    union all by name
+    union all
 
     select
-        day,
-        -sent as sent,
-        -delivered as delivered,
-        -delayed as delayed,
-        -known_sent as known_sent,
-        -sent_with_send_event as sent_with_send_event
+        {%- for column in daily_columns %}
+        {{ column if column in pruned_columns else 'null as ' ~ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from pruned_days
+
+    union all
+
+    select
+        {%- for column in daily_columns %}
+        {{ ('-' ~ column ~ ' as ' ~ column if column != 'day' else column) if column in revived_columns else 'null as ' ~ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from revived_days
 
 ),

@@ -9,46 +9,28 @@ message_status as (
 
 ),
 
-tag_maps as (
+message_tags as (
 
-    -- Each distinct tags value cast to a map once: a few dozen casts instead of one per recipient row,
-    -- which was most of this model's time.
-    select tags, try_cast(tags as map(varchar, varchar[])) as tag_map
-    from (select distinct tags from message_status where tags is not null)
-
-),
-
-tagged_recipients as (
-
-    -- As in deliverability_by_tag_daily: tags is JSON, tag name -> list of values.
-    select
-        message_id,
-        recipient,
-        cast(sent_at as date) as day,
-        delivered,
-        opened,
-        clicked,
-        unnest(map_entries(tag_maps.tag_map)) as tag_entry
-    from message_status
-    inner join tag_maps on tag_maps.tags = message_status.tags
-    where sent_at is not null
-        and not is_digest
+    select * from {{ ref('int_message_tags') }}
 
 ),
 
 recipient_tag_values as (
 
-    -- One row per recipient and tag value (list_distinct: a value listed twice counts once).
+    -- One row per recipient and tag value, as in deliverability_by_tag_daily (int_message_tags).
     select
-        message_id,
-        recipient,
-        day,
-        tag_entry.key as tag,
-        unnest(list_distinct(tag_entry.value)) as value,
-        delivered,
-        opened,
-        clicked
-    from tagged_recipients
+        message_tags.tag,
+        message_tags.value,
+        cast(message_status.sent_at as date) as day,
+        message_status.delivered,
+        message_status.opened,
+        message_status.clicked
+    from message_tags
+    inner join message_status
+        on message_status.message_id = message_tags.message_id
+        and message_status.recipient = message_tags.recipient
+    where message_status.sent_at is not null
+        and not message_status.is_digest
 
 ),
 
@@ -62,7 +44,6 @@ tag_days as (
         count_if(delivered and opened) as opened,
         count_if(delivered and clicked) as clicked
     from recipient_tag_values
-    where value is not null
     group by day, tag, value
 
 ),

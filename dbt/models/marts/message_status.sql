@@ -1,7 +1,7 @@
 -- depends_on: {{ ref('int_recipient_events_unioned') }}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_or_table(),
         incremental_strategy='delete+insert',
         unique_key='message_id',
         on_schema_change='append_new_columns'
@@ -31,7 +31,7 @@ touched_messages as (
 
     select distinct message_id
     from {{ ref('int_recipient_events_unioned') }}
-    where loaded_at >= (select coalesce(max(last_loaded_at), '1900-01-01'::timestamp) from {{ this }})
+    where loaded_at >= (select coalesce(max(last_loaded_at), cast('1900-01-01' as timestamp)) from {{ this }})
 
 ),
 {% endif %}
@@ -57,12 +57,12 @@ message_flags as (
         bool_or(is_digest) as is_digest,
         -- A Send stand-in of a pruned `sent` recipient is no evidence; PrunedSendEvent is (restored).
         coalesce(bool_or(
-            (event_type = 'Send' and not starts_with(event_id, 'pruned:')) or event_type = 'PrunedSendEvent'
+            (event_type = 'Send' and event_id not like 'pruned:%') or event_type = 'PrunedSendEvent'
         ), false) as has_send_event,
         min(sent_at) as message_sent_at,
-        first(tags order by tags is null, event_at, event_id) as message_tags,
-        first(source_address order by source_address is null, event_at, event_id) as message_source_address,
-        first(subject order by subject is null, event_at, event_id) as message_subject
+        {{ first_by('tags', ['tags is null', 'event_at', 'event_id']) }} as message_tags,
+        {{ first_by('source_address', ['source_address is null', 'event_at', 'event_id']) }} as message_source_address,
+        {{ first_by('subject', ['subject is null', 'event_at', 'event_id']) }} as message_subject
     from message_events
     group by message_id
 
@@ -71,7 +71,7 @@ message_flags as (
 message_rejects as (
 
     -- Why SES refused the message (Reject and Rendering Failure apply to every recipient).
-    select message_id, first(reject_reason order by rejected_at, event_id) as reject_reason
+    select message_id, {{ first_by('reject_reason', ['rejected_at', 'event_id']) }} as reject_reason
     from {{ ref('stg_ses__rejects') }}
     where message_id in (select message_id from message_flags)
     group by message_id
@@ -82,10 +82,10 @@ message_rendering_failures as (
 
     select
         message_id,
-        first(
-            nullif(coalesce(template_name || ': ', '') || coalesce(error_message, ''), '')
-            order by failed_at, event_id
-        ) as rendering_error
+        {{ first_by(
+            "nullif(coalesce(template_name || ': ', '') || coalesce(error_message, ''), '')",
+            ['failed_at', 'event_id']
+        ) }} as rendering_error
     from {{ ref('stg_ses__rendering_failures') }}
     where message_id in (select message_id from message_flags)
     group by message_id
@@ -98,7 +98,7 @@ message_recipients as (
     -- with the latest of the events that list or name it (for a recipient no event bears on).
     select message_id, recipient, max(event_at) as mentioned_at, max(loaded_at) as mentioned_loaded_at
     from (
-        select message_id, unnest(destination) as recipient, event_at, loaded_at from message_events
+        select message_id, {{ list_rows('destination') }} as recipient, event_at, loaded_at from message_events
         union all
         select message_id, recipient, event_at, loaded_at from message_events where recipient is not null
     )
@@ -141,25 +141,19 @@ recipient_statuses as (
         ) as status_at,
         min(sent_at) as sent_at,
         -- The bounce that explains the status: hard before soft before auto-reply, then the earliest.
-        first(
-            {
-                'bounce_type': bounce_type,
-                'bounce_sub_type': bounce_sub_type,
-                'diagnostic_code': diagnostic_code,
-                'smtp_status': smtp_status,
-                'hard_by_smtp_status': hard_by_smtp_status
-            }
-            order by status_rank desc nulls last, event_at, event_id
-        ) filter (where event_type = 'Bounce' and recipient = status_recipient) as bounce,
-        first(complaint_feedback_type order by event_at, event_id)
+        {{ first_by(
+            struct_of(['bounce_type', 'bounce_sub_type', 'diagnostic_code', 'smtp_status', 'hard_by_smtp_status']),
+            ['status_rank desc nulls last', 'event_at', 'event_id']
+        ) }} filter (where event_type = 'Bounce' and recipient = status_recipient) as bounce,
+        {{ first_by('complaint_feedback_type', ['event_at', 'event_id']) }}
             filter (where event_class = 'complaint') as complaint_feedback_type,
         coalesce(bool_or(event_class = 'auto_reply'), false) as is_auto_reply,
         coalesce(bool_or(event_class = 'open'), false) as opened,
         coalesce(bool_or(event_class = 'click'), false) as clicked,
         coalesce(bool_or(event_class = 'delivery'), false) as delivered,
-        first(tags order by tags is null, event_at, event_id) as tags,
-        first(source_address order by source_address is null, event_at, event_id) as source_address,
-        first(subject order by subject is null, event_at, event_id) as subject,
+        {{ first_by('tags', ['tags is null', 'event_at', 'event_id']) }} as tags,
+        {{ first_by('source_address', ['source_address is null', 'event_at', 'event_id']) }} as source_address,
+        {{ first_by('subject', ['subject is null', 'event_at', 'event_id']) }} as subject,
         coalesce(max(event_at), max(mentioned_at)) as last_event_at,
         coalesce(max(loaded_at), max(mentioned_loaded_at)) as last_loaded_at
     from recipient_events_applied

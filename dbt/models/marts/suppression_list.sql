@@ -45,8 +45,8 @@ permanent as (
         email,
         case event_class when 'complaint' then 'complaint' else 'hard_bounce' end as reason,
         min(event_at) as suppressed_at,
-        null::timestamp as expires_at,
-        first(message_id order by event_at desc, event_id desc) as last_message_id,
+        cast(null as timestamp) as expires_at,
+        {{ first_by('message_id', ['event_at desc', 'event_id desc']) }} as last_message_id,
         -- Hard only because the var transient_mailbox_missing_is_hard made a Transient 5.1.x bounce hard:
         -- none of the address's hard bounces was Permanent.
         event_class = 'hard_bounce' and bool_and(coalesce(hard_by_smtp_status, false)) as hard_by_smtp_status
@@ -80,7 +80,7 @@ soft_bounce_streaks as (
         email,
         max(event_at) filter (where bounces_in_window >= {{ threshold }}) as threshold_reached_at,
         max(event_at) as last_soft_bounce_at,
-        first(message_id order by event_at desc, event_id desc) as last_message_id
+        {{ first_by('message_id', ['event_at desc', 'event_id desc']) }} as last_message_id
     from soft_bounces
     group by email
 
@@ -129,16 +129,20 @@ soft as (
 manual_latest as (
 
     -- Each address's latest manual entry; at the same added_at a lift wins.
-    select
-        {{ normalize_email('email') }} as email,
-        lower(trim(action)) as action,
-        added_at
-    from manual_suppressions
-    where {{ normalize_email('email') }} is not null
-    qualify row_number() over (
-        partition by {{ normalize_email('email') }}
-        order by added_at desc nulls last, lower(trim(action)) = 'lift' desc
-    ) = 1
+    select email, action, added_at
+    from (
+        select
+            {{ normalize_email('email') }} as email,
+            lower(trim(action)) as action,
+            added_at,
+            row_number() over (
+                partition by {{ normalize_email('email') }}
+                order by added_at desc nulls last, lower(trim(action)) = 'lift' desc
+            ) as entry_number
+        from manual_suppressions
+        where {{ normalize_email('email') }} is not null
+    ) as manual_entries
+    where entry_number = 1
 
 ),
 
@@ -148,8 +152,8 @@ manual as (
         email,
         'manual' as reason,
         added_at as suppressed_at,
-        null::timestamp as expires_at,
-        null::varchar as last_message_id,
+        cast(null as timestamp) as expires_at,
+        cast(null as {{ dbt.type_string() }}) as last_message_id,
         false as hard_by_smtp_status
     from manual_latest
     where action = 'suppress'
@@ -171,13 +175,17 @@ candidates as (
 final as (
 
     select email, reason, suppressed_at, expires_at, last_message_id, hard_by_smtp_status
-    from candidates
-    -- `not exists`, never `not in`: one null in a `not in` list would drop every row.
-    where not exists (
-        select 1 from manual_latest
-        where manual_latest.action = 'lift' and manual_latest.email = candidates.email
-    )
-    qualify row_number() over (partition by email order by reason_priority) = 1
+    from (
+        select candidates.*, row_number() over (partition by candidates.email order by reason_priority) as reason_number
+        from candidates
+        -- An anti-join, never `not in` (one null in a `not in` list would drop every row), nor a
+        -- correlated `not exists` on manual_latest, which candidates also reads (Spark rejects that plan).
+        left join manual_latest as lifted
+            on lifted.email = candidates.email
+            and lifted.action = 'lift'
+        where lifted.email is null
+    ) as strongest_reasons
+    where reason_number = 1
 
 )
 

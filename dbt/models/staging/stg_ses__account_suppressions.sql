@@ -11,8 +11,9 @@ source as (
     select * from {{ source_relation }}
     {%- else -%}
     select
-        null::varchar as email, null::varchar as reason, null::timestamp as last_update_at,
-        null::varchar as message_id, null::varchar as feedback_id, null::timestamp as pulled_at
+        cast(null as {{ dbt.type_string() }}) as email, cast(null as {{ dbt.type_string() }}) as reason,
+        cast(null as timestamp) as last_update_at, cast(null as {{ dbt.type_string() }}) as message_id,
+        cast(null as {{ dbt.type_string() }}) as feedback_id, cast(null as timestamp) as pulled_at
     where false
     {%- endif %}
 

@@ -5,7 +5,7 @@ source as (
 
     -- One row per recipient the event names (a select-list unnest keeps filters on loaded_at
     -- pushed down to the scan, which incremental models rely on).
-    select *, unnest(payload -> '$.complaint.complainedRecipients[*]') as complained_recipient
+    select *, {{ json_array_rows('payload', '$.complaint.complainedRecipients') }} as complained_recipient
     from {{ source('ses', 'ses_events') }}
     where event_type = 'Complaint'
 
@@ -18,16 +18,16 @@ renamed as (
         ---------- ids
         event_id,
         message_id,
-        {{ normalize_email("complained_recipient ->> 'emailAddress'") }} as recipient,
-        payload ->> '$.complaint.feedbackId' as feedback_id,
+        {{ normalize_email(json_text('complained_recipient', '$.emailAddress')) }} as recipient,
+        {{ json_text('payload', '$.complaint.feedbackId') }} as feedback_id,
 
         ---------- properties
-        payload ->> '$.complaint.complaintFeedbackType' as complaint_feedback_type,
-        payload ->> '$.complaint.complaintSubType' as complaint_sub_type,
-        payload ->> '$.complaint.userAgent' as user_agent,
+        {{ json_text('payload', '$.complaint.complaintFeedbackType') }} as complaint_feedback_type,
+        {{ json_text('payload', '$.complaint.complaintSubType') }} as complaint_sub_type,
+        {{ json_text('payload', '$.complaint.userAgent') }} as user_agent,
 
         ---------- timestamps
-        coalesce(event_at, {{ ses_timestamp("payload ->> '$.complaint.timestamp'") }}) as complained_at,
+        coalesce(event_at, {{ ses_timestamp(json_text('payload', '$.complaint.timestamp')) }}) as complained_at,
         loaded_at
 
     from source

@@ -5,7 +5,7 @@ source as (
 
     -- One row per recipient the event names (a select-list unnest keeps filters on loaded_at
     -- pushed down to the scan, which incremental models rely on).
-    select *, unnest(payload -> '$.deliveryDelay.delayedRecipients[*]') as delayed_recipient
+    select *, {{ json_array_rows('payload', '$.deliveryDelay.delayedRecipients') }} as delayed_recipient
     from {{ source('ses', 'ses_events') }}
     where event_type = 'DeliveryDelay'
 
@@ -18,16 +18,16 @@ renamed as (
         ---------- ids
         event_id,
         message_id,
-        {{ normalize_email("delayed_recipient ->> 'emailAddress'") }} as recipient,
+        {{ normalize_email(json_text('delayed_recipient', '$.emailAddress')) }} as recipient,
 
         ---------- properties
-        payload ->> '$.deliveryDelay.delayType' as delay_type,
-        delayed_recipient ->> 'status' as delay_status,
-        delayed_recipient ->> 'diagnosticCode' as diagnostic_code,
+        {{ json_text('payload', '$.deliveryDelay.delayType') }} as delay_type,
+        {{ json_text('delayed_recipient', '$.status') }} as delay_status,
+        {{ json_text('delayed_recipient', '$.diagnosticCode') }} as diagnostic_code,
 
         ---------- timestamps
-        coalesce(event_at, {{ ses_timestamp("payload ->> '$.deliveryDelay.timestamp'") }}) as delayed_at,
-        {{ ses_timestamp("payload ->> '$.deliveryDelay.expirationTime'") }} as expires_at,
+        coalesce(event_at, {{ ses_timestamp(json_text('payload', '$.deliveryDelay.timestamp')) }}) as delayed_at,
+        {{ ses_timestamp(json_text('payload', '$.deliveryDelay.expirationTime')) }} as expires_at,
         loaded_at
 
     from source

@@ -13,26 +13,22 @@ renamed as (
 
         ---------- ids
         event_id,
-        coalesce(message_id, payload ->> '$.mail.messageId') as message_id,
-        coalesce(event_type, payload ->> '$.eventType', payload ->> '$.notificationType') as event_type,
+        coalesce(message_id, {{ json_text('payload', '$.mail.messageId') }}) as message_id,
+        coalesce(event_type, {{ json_text('payload', '$.eventType') }}, {{ json_text('payload', '$.notificationType') }}) as event_type,
 
         ---------- mail
-        payload ->> '$.mail.source' as source_address,
-        payload ->> '$.mail.commonHeaders.subject' as subject,
-        payload -> '$.mail.tags' as tags,
-        list_filter(
-            list_transform(
-                coalesce(try_cast(payload -> '$.mail.destination' as varchar[]), []),
-                lambda address: {{ normalize_email('address') }}
-            ),
-            lambda address: address is not null
-        ) as destination,
+        {{ json_text('payload', '$.mail.source') }} as source_address,
+        {{ json_text('payload', '$.mail.commonHeaders.subject') }} as subject,
+        {{ json_value('payload', '$.mail.tags') }} as tags,
+        {{ normalized_email_list(
+            "coalesce(" ~ json_string_list('payload', '$.mail.destination') ~ ", " ~ string_list([]) ~ ")"
+        ) }} as destination,
 
         ---------- booleans
         {{ is_digest_mail('payload') }} as is_digest,
 
         ---------- timestamps
-        {{ ses_timestamp("payload ->> '$.mail.timestamp'") }} as sent_at,
+        {{ ses_timestamp(json_text('payload', '$.mail.timestamp')) }} as sent_at,
         event_at,
         loaded_at
 

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_or_table(),
         incremental_strategy='delete+insert',
         unique_key='event_id'
     )
@@ -15,7 +15,7 @@ source as (
     select * from {{ source('ses', 'ses_events') }}
     where event_type = 'Reject'
     {% if is_incremental() %}
-        and loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
+        and loaded_at >= (select coalesce(max(loaded_at), cast('1900-01-01' as timestamp)) from {{ this }})
     {% endif %}
 
 ),
@@ -29,10 +29,10 @@ renamed as (
         message_id,
 
         ---------- properties
-        payload ->> '$.reject.reason' as reject_reason,
+        {{ json_text('payload', '$.reject.reason') }} as reject_reason,
 
         ---------- timestamps
-        coalesce(event_at, {{ ses_timestamp("payload ->> '$.mail.timestamp'") }}) as rejected_at,
+        coalesce(event_at, {{ ses_timestamp(json_text('payload', '$.mail.timestamp')) }}) as rejected_at,
         loaded_at
 
     from source

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_or_table(),
         incremental_strategy='delete+insert',
         unique_key='event_id'
     )
@@ -15,7 +15,7 @@ source as (
     select * from {{ source('ses', 'ses_events') }}
     where event_type in ('Rendering Failure', 'RenderingFailure')
     {% if is_incremental() %}
-        and loaded_at >= (select coalesce(max(loaded_at), '1900-01-01'::timestamp) from {{ this }})
+        and loaded_at >= (select coalesce(max(loaded_at), cast('1900-01-01' as timestamp)) from {{ this }})
     {% endif %}
 
 ),
@@ -29,11 +29,11 @@ renamed as (
         message_id,
 
         ---------- properties
-        payload ->> '$.failure.templateName' as template_name,
-        payload ->> '$.failure.errorMessage' as error_message,
+        {{ json_text('payload', '$.failure.templateName') }} as template_name,
+        {{ json_text('payload', '$.failure.errorMessage') }} as error_message,
 
         ---------- timestamps
-        coalesce(event_at, {{ ses_timestamp("payload ->> '$.mail.timestamp'") }}) as failed_at,
+        coalesce(event_at, {{ ses_timestamp(json_text('payload', '$.mail.timestamp')) }}) as failed_at,
         loaded_at
 
     from source
