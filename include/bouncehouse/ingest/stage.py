@@ -154,10 +154,10 @@ def _fetch_one(source: Source, obj: SourceObject, scratch: Path) -> _Fetched | N
             # The gzip trailer holds the (last member's) decompressed size, modulo 4 GiB.
             handle.seek(-4, os.SEEK_END)
             content_size = max(local.size, int.from_bytes(handle.read(4), "little"))
-    return _Fetched(local, checksum, compression, _framing(head, compression), content_size)
+    return _Fetched(local, checksum, compression, framing_of(head, compression), content_size)
 
 
-def _framing(head: bytes, compression: str) -> str:
+def framing_of(head: bytes, compression: str) -> str:
     """'newline' when the first records end at line ends; a wrong guess only costs speed."""
     if compression == "gzip":
         try:
