@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
 
 from bouncehouse.config import DEFAULT_INGEST_MAX_OBJECT_BYTES, DEFAULT_INGEST_MAX_RECORD_BYTES, Settings
-from bouncehouse.ingest.records import ContentTooLarge, RawRecord, read_content, split_records
+from bouncehouse.ingest.records import (
+    ContentTooLarge,
+    RawRecord,
+    read_content,
+    resplit,
+    split_records,
+)
 from bouncehouse.ingest.stage import StagedObject
 
 log = logging.getLogger(__name__)
@@ -217,7 +223,8 @@ def read_batch(
 def _reread_per_record(
     con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, *, read_whole: bool
 ) -> None:
-    """Replace what the fast read found of ``item`` by the per-record read. When the object is too
+    """Replace what the fast read found of ``item`` by the per-record read. When DuckDB read every
+    record of it, its reading stands where the splitter agrees (see ``_mend``). When the object is too
     large to be split in Python and DuckDB read every record of it, DuckDB's rows stand (its bad
     records have no byte offset); else it is set aside whole. Whatever happens, it is one object."""
     try:
@@ -233,12 +240,68 @@ def _reread_per_record(
             _forget(con, item)
             set_aside(con, item, str(exc))
         return
-    _forget(con, item)
     try:
+        if read_whole and content[1] is None and _mend(con, item, limits, content[0]):
+            return
+        _forget(con, item)
         read_per_record(con, item, limits, content=content)
     except duckdb.OutOfMemoryException as exc:  # this object, not the run
         _forget(con, item)
         set_aside(con, item, f"object_unreadable: {str(exc).splitlines()[0]}")
+
+
+def _mend(con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, content: bytes) -> bool:
+    """For an object DuckDB read whole: only what it could not read is split in Python, and its set-aside
+    records get their byte offsets and excerpts. Its reader is run again over the object for each
+    record's text, which ``records.resplit`` finds in the content: where any is not where DuckDB's
+    reading puts it, nothing changes and False says so (the caller splits the whole object)."""
+    rows = con.execute(
+        "select ord, reject is not null from ingest_rows where obj = $obj order by ord", {"obj": item.obj}
+    ).fetchall()
+    rejected = {ord_ for ord_, is_rejected in rows if is_rejected}
+    try:
+        reader = con.execute(
+            f"select json::varchar from read_json_objects($path, {_reader_options(item)}) "
+            "with ordinality order by ordinality",
+            {"path": str(item.path)},
+        )
+        split = resplit(content, _texts(reader), lines=item.framing == "newline", named=rejected)
+    except duckdb.Error:
+        return False
+    if split is None or [ord_ for ord_, _ in rows] != list(range(1, split.count + 1)):
+        return False
+    named = sorted(split.named)
+    con.execute(
+        """
+        update ingest_rows set byte_offset = u.byte_offset, excerpt = u.excerpt
+        from (select unnest($ord::bigint[]) as ord, unnest($byte_offset::bigint[]) as byte_offset,
+                     unnest($excerpt::varchar[]) as excerpt) u
+        where ingest_rows.obj = $obj and ingest_rows.ord = u.ord
+        """,
+        {
+            "obj": item.obj,
+            "ord": named,
+            "byte_offset": [split.named[ord_][0] for ord_ in named],
+            "excerpt": [split.named[ord_][1] for ord_ in named],
+        },
+    )
+    if split.records:
+        con.execute(
+            "delete from ingest_rows where obj = $obj and list_contains($ords, ord)",
+            {"obj": item.obj, "ords": [record.position for record in split.records]},
+        )
+        classify_records(con, item, split.records, limits)
+    log.info(
+        "ingest: %s: DuckDB's reading of %d records kept, %d split record by record",
+        item.key, split.count - len(split.records), len(split.records),
+    )  # fmt: skip
+    return True
+
+
+def _texts(reader: duckdb.DuckDBPyConnection) -> Iterator[str | None]:
+    while chunk := reader.fetchmany(10_000):
+        for (text,) in chunk:
+            yield text
 
 
 def _unsplit_reason(max_object_bytes: int) -> str:
@@ -345,26 +408,29 @@ def _fast_source_sql(items: Sequence[StagedObject]) -> str:
     WITH ORDINALITY then numbers each object's records 1..n, and the calls, as separate pipelines,
     still run side by side (a single call over many files, numbered, runs on one thread).
     """
-    reads = []
-    for item in items:
-        # Newline-framed objects are read line by line, and a line that is not JSON comes back as
-        # null (ignore_errors) instead of failing the statement; records back to back need the
-        # 'unstructured' reader, which fails on a broken record (see _read_group).
-        options = (
-            "format = 'newline_delimited', ignore_errors = true"
-            if item.framing == "newline"
-            else "format = 'unstructured'"
-        )
-        reads.append(
-            f"select {item.obj} as obj, ordinality as ord, json from read_json_objects("
-            f"$path{item.obj}, {options}, compression = '{item.compression}') with ordinality"
-        )
+    reads = [
+        f"select {item.obj} as obj, ordinality as ord, json from read_json_objects("
+        f"$path{item.obj}, {_reader_options(item)}) with ordinality"
+        for item in items
+    ]
     union = "\n        union all ".join(reads)
     return f"""(
     select obj, ord, json::varchar as rec,
            null::bigint as byte_offset, null::varchar as excerpt, null::varchar as pre_error
     from ({union})
 )"""
+
+
+def _reader_options(item: StagedObject) -> str:
+    # Newline-framed objects are read line by line, and a line that is not JSON comes back as
+    # null (ignore_errors) instead of failing the statement; records back to back need the
+    # 'unstructured' reader, which fails on a broken record (see _read_group).
+    framing = (
+        "format = 'newline_delimited', ignore_errors = true"
+        if item.framing == "newline"
+        else "format = 'unstructured'"
+    )
+    return f"{framing}, compression = '{item.compression}'"
 
 
 def _fast_params(items: Sequence[StagedObject]) -> dict[str, str]:
@@ -408,41 +474,49 @@ def read_per_record(
 
     Raises ContentTooLarge when the object's content is over ``limits.max_object_bytes``."""
     data, damage = content or read_content(item.path, limits.max_object_bytes)
-    rows: dict[str, list[object]] = {name: [] for name in RECORD_COLUMNS}
-    sql = classify_sql(f"({_unnest_sql(RECORD_COLUMNS)})", limits.max_record_bytes)
-    chars = records = 0
-
-    def add(ord_: int, rec: str | None, offset: int, excerpt: str | None, error: str | None) -> None:
-        nonlocal chars, records
-        for name, value in zip(RECORD_COLUMNS, (item.obj, ord_, rec, offset, excerpt, error), strict=True):
-            rows[name].append(value)
-        chars += len(rec or "")
-        records += 1
-        if chars >= RECORD_GROUP_CHARS:
-            flush()
-
-    def flush() -> None:
-        nonlocal chars
-        if rows["obj"]:
-            con.execute(sql, rows)
-        for values in rows.values():
-            values.clear()
-        chars = 0
-
-    position = 0
-    for record in split_records(data):
-        position = record.position
-        record = _bounded(record, limits.max_record_bytes)
-        add(record.position, record.text, record.byte_offset, record.excerpt, record.error)
-    if damage:  # what follows the last record that could be decompressed
-        add(position + 1, None, len(data), None, damage)
-    flush()
+    records = classify_records(con, item, _with_damage(split_records(data), len(data), damage), limits)
     if not records:
         return
     (set_aside_count,) = con.execute(
         "select count(reject) from ingest_rows where obj = $obj", {"obj": item.obj}
     ).fetchone()
     log.info("ingest: %s read record by record: %d records, %d set aside", item.key, records, set_aside_count)
+
+
+def _with_damage(records: Iterator[RawRecord], size: int, damage: str | None) -> Iterator[RawRecord]:
+    """The records, then, when the gzip stream is damaged, what follows the last one that could be
+    decompressed, as one record."""
+    position = 0
+    for record in records:
+        position = record.position
+        yield record
+    if damage:
+        yield RawRecord(position + 1, size, None, damage, None)
+
+
+def classify_records(
+    con: duckdb.DuckDBPyConnection, item: StagedObject, records: Iterable[RawRecord], limits: Limits
+) -> int:
+    """Classify records split in Python into ``ingest_rows``, handing them to DuckDB a group at a time;
+    returns how many there were."""
+    rows: dict[str, list[object]] = {name: [] for name in RECORD_COLUMNS}
+    sql = classify_sql(f"({_unnest_sql(RECORD_COLUMNS)})", limits.max_record_bytes)
+    chars = count = 0
+    for raw in records:
+        count += 1
+        record = _bounded(raw, limits.max_record_bytes)
+        values = (item.obj, record.position, record.text, record.byte_offset, record.excerpt, record.error)
+        for name, value in zip(RECORD_COLUMNS, values, strict=True):
+            rows[name].append(value)
+        chars += len(record.text or "")
+        if chars >= RECORD_GROUP_CHARS:
+            con.execute(sql, rows)
+            for column in rows.values():
+                column.clear()
+            chars = 0
+    if rows["obj"]:
+        con.execute(sql, rows)
+    return count
 
 
 def _bounded(record: RawRecord, max_record_bytes: int) -> RawRecord:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -137,37 +137,94 @@ def split_records(content: bytes) -> Iterator[RawRecord]:
     start = _WHITESPACE.match(text, 0).end()
     while start < length:
         position += 1
-        try:
-            _, end = _DECODER.raw_decode(text, start)
-            parse_error = None
-        except json.JSONDecodeError as exc:
-            end = max(_broken_record_end(text, start), start + 1)
-            parse_error = (
-                f"not_json: {exc.msg.removesuffix(' at')} (character {exc.pos - start + 1} of the record)"
-            )
-        except RecursionError:
-            end = max(_broken_record_end(text, start), start + 1)
-            parse_error = "not_json: nested too deeply"
-        record = text[start:end]
-        byte_offset = offsets.at(start)
-        try:
-            record.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raw = record.encode("utf-8", "surrogateescape")
-            bad_at = len(record[: exc.start].encode("utf-8", "surrogateescape"))
-            yield RawRecord(
-                position,
-                byte_offset,
-                None,
-                f"invalid_utf8: byte 0x{raw[bad_at]:02x} at byte {bad_at + 1} of the record is not UTF-8",
-                _excerpt(raw),
-            )
-        else:
-            if parse_error is None:
-                yield RawRecord(position, byte_offset, record, None, _excerpt(record.encode()))
-            else:
-                yield RawRecord(position, byte_offset, None, parse_error, _excerpt(record.encode()))
+        record, end = record_at(text, start, position, offsets.at(start))
+        yield record
         start = _WHITESPACE.match(text, end).end()
+
+
+def record_at(text: str, start: int, position: int, byte_offset: int) -> tuple[RawRecord, int]:
+    """The record that starts at ``text[start]`` (a character index), and where it ends."""
+    try:
+        _, end = _DECODER.raw_decode(text, start)
+        parse_error = None
+    except json.JSONDecodeError as exc:
+        end = max(_broken_record_end(text, start), start + 1)
+        parse_error = (
+            f"not_json: {exc.msg.removesuffix(' at')} (character {exc.pos - start + 1} of the record)"
+        )
+    except RecursionError:
+        end = max(_broken_record_end(text, start), start + 1)
+        parse_error = "not_json: nested too deeply"
+    record = text[start:end]
+    try:
+        record.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raw = record.encode("utf-8", "surrogateescape")
+        bad_at = len(record[: exc.start].encode("utf-8", "surrogateescape"))
+        error = f"invalid_utf8: byte 0x{raw[bad_at]:02x} at byte {bad_at + 1} of the record is not UTF-8"
+        return RawRecord(position, byte_offset, None, error, _excerpt(raw)), end
+    if parse_error is None:
+        return RawRecord(position, byte_offset, record, None, _excerpt(record.encode())), end
+    return RawRecord(position, byte_offset, None, parse_error, _excerpt(record.encode())), end
+
+
+@dataclass(frozen=True, slots=True)
+class Resplit:
+    """An object DuckDB read whole, matched record for record with what ``split_records`` finds."""
+
+    count: int  # records
+    named: dict[int, tuple[int, str]]  # position -> (byte offset, excerpt), for the positions asked for
+    records: list[RawRecord]  # the records DuckDB could not read, as ``split_records`` reads them
+
+
+def resplit(
+    content: bytes, texts: Iterable[str | None], *, lines: bool, named: Container[int]
+) -> Resplit | None:
+    """The records DuckDB could not read, split here, and the byte offset and excerpt of those at the
+    ``named`` positions. ``texts``: each record's text as DuckDB's reader gave it, in order, None
+    where it could not read it (``lines``: it read the object line by line).
+
+    Only what DuckDB could not read is parsed here: the rest is found by its text. The result is
+    what ``split_records`` finds in the same content, or None when that is not certain: a record
+    that is not where DuckDB's reading puts it, a record DuckDB could not read that is not one whole
+    line here, or content left over. The caller then splits the whole object with ``split_records``."""
+    size = len(content)
+    decoded: str | None = None
+    ascii_only = content.isascii()
+    found: dict[int, tuple[int, str]] = {}
+    records: list[RawRecord] = []
+    end = position = 0
+    pos = _skip_whitespace(content, 0)
+    for position, text in enumerate(texts, start=1):
+        if pos >= size or (lines and position > 1 and b"\n" not in content[end:pos]):
+            return None
+        if text is not None:
+            known = text.encode()
+            # A JSON value ends where it ends: split_records' decoder stops here too.
+            if not content.startswith(known, pos):
+                return None
+            end = pos + len(known)
+            if position in named:
+                found[position] = (pos, _excerpt(known))
+        else:
+            if decoded is None:
+                decoded = content.decode("utf-8", "surrogateescape")
+            start = pos if ascii_only else len(content[:pos].decode("utf-8", "surrogateescape"))
+            record, end_char = record_at(decoded, start, position, pos)
+            end = pos + len(decoded[start:end_char].encode("utf-8", "surrogateescape"))
+            line_end = content.find(b"\n", end)
+            if lines and content[end : size if line_end < 0 else line_end].strip(b" \t\r"):
+                return None  # the splitter ends this record before its line ends
+            records.append(record)
+        pos = _skip_whitespace(content, end)
+    return Resplit(position, found, records) if pos >= size else None
+
+
+def _skip_whitespace(content: bytes, at: int) -> int:
+    size = len(content)
+    while at < size and content[at] in b" \t\n\r":
+        at += 1
+    return at
 
 
 def _broken_record_end(text: str, start: int) -> int:
