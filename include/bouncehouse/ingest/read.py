@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -20,6 +22,7 @@ from bouncehouse.config import DEFAULT_INGEST_MAX_OBJECT_BYTES, DEFAULT_INGEST_M
 from bouncehouse.ingest.records import (
     ContentTooLarge,
     RawRecord,
+    cut_into_lines,
     read_content,
     resplit,
     split_records,
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 READ_GROUP_BYTES = 32 << 20
 # ...and objects: DuckDB plans a statement of n reader calls in time that grows with n squared.
 READ_GROUP_OBJECTS = 50
+# Objects of records back to back per statement: enough for DuckDB's threads, few to read again.
+BACK_TO_BACK_GROUP_OBJECTS = 4
 
 # The SES JSON fields ingest needs; json_extract reads them all in one parse. [1] is the whole
 # document, minified: the stored payload, and the input of md5 for events without an envelope.
@@ -241,13 +246,42 @@ def _reread_per_record(
             set_aside(con, item, str(exc))
         return
     try:
-        if read_whole and content[1] is None and _mend(con, item, limits, content[0]):
-            return
+        if content[1] is None:
+            if read_whole and _mend(con, item, limits, content[0]):
+                return
+            if (
+                not read_whole
+                and item.read_format == "unstructured"
+                and _read_through_lines(con, item, limits, content[0])
+            ):
+                return
         _forget(con, item)
         read_per_record(con, item, limits, content=content)
     except duckdb.OutOfMemoryException as exc:  # this object, not the run
         _forget(con, item)
         set_aside(con, item, f"object_unreadable: {str(exc).splitlines()[0]}")
+
+
+def _read_through_lines(
+    con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, content: bytes
+) -> bool:
+    """Records back to back that DuckDB could not read whole: read again by its line reader, from a
+    copy cut into lines (``records.cut_into_lines``), and mended (``_mend``). False when that does not
+    give what the per-record path would (the object's rows are then as they were: none)."""
+    with tempfile.TemporaryDirectory(prefix="bouncehouse-lines-") as scratch:
+        item.lines_copy = Path(scratch, "lines.json")
+        try:
+            item.lines_copy.write_bytes(cut_into_lines(content))
+            con.execute(classify_sql(_fast_source_sql([item]), limits.max_record_bytes), _fast_params([item]))
+            if _mend(con, item, limits, content):
+                return True
+            _forget(con, item)
+            return False
+        except duckdb.Error:
+            _forget(con, item)
+            return False
+        finally:
+            item.lines_copy = None
 
 
 def _mend(con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, content: bytes) -> bool:
@@ -263,12 +297,13 @@ def _mend(con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, co
         reader = con.execute(
             f"select json::varchar from read_json_objects($path, {_reader_options(item)}) "
             "with ordinality order by ordinality",
-            {"path": str(item.path)},
+            {"path": str(item.read_path)},
         )
-        split = resplit(content, _texts(reader), lines=item.framing == "newline", named=rejected)
+        lines, cut = item.read_format == "newline_delimited", item.lines_copy is not None
+        split = resplit(content, _texts(reader), lines=lines, cut=cut, named=rejected)
     except duckdb.Error:
         return False
-    if split is None or [ord_ for ord_, _ in rows] != list(range(1, split.count + 1)):
+    if split is None or [ord_ for ord_, _ in rows] != list(range(1, split.rows + 1)):
         return False
     named = sorted(split.named)
     con.execute(
@@ -285,15 +320,24 @@ def _mend(con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, co
             "excerpt": [split.named[ord_][1] for ord_ in named],
         },
     )
-    if split.records:
+    if split.unread:
         con.execute(
             "delete from ingest_rows where obj = $obj and list_contains($ords, ord)",
-            {"obj": item.obj, "ords": [record.position for record in split.records]},
+            {"obj": item.obj, "ords": split.unread},
         )
-        classify_records(con, item, split.records, limits)
+    if split.moved:
+        con.execute(
+            """
+            update ingest_rows set ord = m.position
+            from (select unnest($ord::bigint[]) as ord, unnest($position::bigint[]) as position) m
+            where ingest_rows.obj = $obj and ingest_rows.ord = m.ord
+            """,
+            {"obj": item.obj, "ord": list(split.moved), "position": list(split.moved.values())},
+        )
+    classify_records(con, item, split.records, limits)
     log.info(
-        "ingest: %s: DuckDB's reading of %d records kept, %d split record by record",
-        item.key, split.count - len(split.records), len(split.records),
+        "ingest: %s: DuckDB's reading of %d records kept, %d lines it could not read split into %d records",
+        item.key, split.rows - len(split.unread), len(split.unread), len(split.records),
     )  # fmt: skip
     return True
 
@@ -357,24 +401,31 @@ def _batch_value(item: StagedObject, name: str) -> object:
 def read_fast(
     con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject], limits: Limits = Limits()
 ) -> set[int]:
-    """Read objects with DuckDB in groups; returns the objects it could not read."""
+    """Read objects with DuckDB in groups; returns the objects it could not read.
+
+    Records back to back are read a few objects at a time: DuckDB's reader of them fails on a
+    broken record, and the statement's work is lost with it (_read_group)."""
     unreadable: set[int] = set()
-    group: list[StagedObject] = []
-    size = 0
+    groups: dict[str, list[StagedObject]] = {"newline_delimited": [], "unstructured": []}
+    sizes = dict.fromkeys(groups, 0)
     for item in staged:
         if item.size == 0:
             continue  # nothing to read; its ledger row still records it
-        if _GLOB_CHARS.search(str(item.path)):
+        if _GLOB_CHARS.search(str(item.read_path)):
             # DuckDB's readers take a path as a glob pattern: "a[1]" would read "a1", or nothing.
             unreadable.add(item.obj)
             continue
-        if group and (size + item.size > READ_GROUP_BYTES or len(group) >= READ_GROUP_OBJECTS):
+        kind = item.read_format
+        group = groups[kind]
+        most = READ_GROUP_OBJECTS if kind == "newline_delimited" else BACK_TO_BACK_GROUP_OBJECTS
+        if group and (sizes[kind] + item.size > READ_GROUP_BYTES or len(group) >= most):
             unreadable |= _read_group(con, group, limits)
-            group, size = [], 0
-        group.append(item)
-        size += item.size
-    if group:
-        unreadable |= _read_group(con, group, limits)
+            groups[kind], sizes[kind] = [], 0
+        groups[kind].append(item)
+        sizes[kind] += item.size
+    for group in groups.values():
+        if group:
+            unreadable |= _read_group(con, group, limits)
     return unreadable
 
 
@@ -422,23 +473,23 @@ def _fast_source_sql(items: Sequence[StagedObject]) -> str:
 
 
 def _reader_options(item: StagedObject) -> str:
-    # Newline-framed objects are read line by line, and a line that is not JSON comes back as
-    # null (ignore_errors) instead of failing the statement; records back to back need the
-    # 'unstructured' reader, which fails on a broken record (see _read_group).
+    # Objects read line by line (newline-framed ones, and copies of records back to back cut into
+    # lines by staging) give a null for a line that is not JSON (ignore_errors) instead of failing
+    # the statement; DuckDB's reader of records back to back fails on a broken record (_read_group).
     framing = (
         "format = 'newline_delimited', ignore_errors = true"
-        if item.framing == "newline"
+        if item.read_format == "newline_delimited"
         else "format = 'unstructured'"
     )
-    return f"{framing}, compression = '{item.compression}'"
+    return f"{framing}, compression = '{item.read_compression}'"
 
 
 def _fast_params(items: Sequence[StagedObject]) -> dict[str, str]:
-    return {f"path{item.obj}": str(item.path) for item in items}
+    return {f"path{item.obj}": str(item.read_path) for item in items}
 
 
 def _failing_object(exc: Exception, items: Sequence[StagedObject]) -> StagedObject | None:
-    by_path = {str(item.path): item for item in items}
+    by_path = {str(item.read_path): item for item in items}
     for match in _FILE_IN_ERROR.finditer(str(exc)):
         if match.group(1) in by_path:
             return by_path[match.group(1)]

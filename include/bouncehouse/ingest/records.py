@@ -40,6 +40,9 @@ _INSIDE_STRING = re.compile(r'["\\\n]')
 # Where an object with at least one key may start: the only places a record can.
 _OBJECT_WITH_KEY = re.compile(r'\{[ \t\n\r]*"')
 RECORD_KEYS = ("Type", "eventType", "notificationType", "mail")
+# Where cut_into_lines starts a new line: inside a JSON string a quote is escaped, so ``}{"`` is
+# not a record's start there only where a string ends in ``}{``.
+RECORD_CUT = b'}{"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,52 +175,88 @@ def record_at(text: str, start: int, position: int, byte_offset: int) -> tuple[R
 class Resplit:
     """An object DuckDB read whole, matched record for record with what ``split_records`` finds."""
 
-    count: int  # records
-    named: dict[int, tuple[int, str]]  # position -> (byte offset, excerpt), for the positions asked for
-    records: list[RawRecord]  # the records DuckDB could not read, as ``split_records`` reads them
+    rows: int  # DuckDB's records (rows), numbered 1..rows
+    named: dict[int, tuple[int, str]]  # row -> (byte offset, excerpt), for the rows asked for
+    unread: list[int]  # the rows DuckDB could not read...
+    records: list[RawRecord]  # ...and the records they hold, as split_records reads them
+    moved: dict[int, int]  # row -> its position, for the rows DuckDB read whose position is not theirs
 
 
 def resplit(
-    content: bytes, texts: Iterable[str | None], *, lines: bool, named: Container[int]
+    content: bytes, texts: Iterable[str | None], *, lines: bool, cut: bool, named: Container[int]
 ) -> Resplit | None:
-    """The records DuckDB could not read, split here, and the byte offset and excerpt of those at the
-    ``named`` positions. ``texts``: each record's text as DuckDB's reader gave it, in order, None
-    where it could not read it (``lines``: it read the object line by line).
+    """Where the records DuckDB read are, and what those it could not read hold. ``texts``: each
+    row's text as DuckDB's reader gave it, in order, None where it could not read it. ``lines``:
+    DuckDB read the object line by line (else as JSON values back to back, all or nothing);
+    ``cut``: it read ``cut_into_lines`` of it.
 
-    Only what DuckDB could not read is parsed here: the rest is found by its text. The result is
-    what ``split_records`` finds in the same content, or None when that is not certain: a record
-    that is not where DuckDB's reading puts it, a record DuckDB could not read that is not one whole
-    line here, or content left over. The caller then splits the whole object with ``split_records``."""
+    Only what DuckDB could not read is parsed here: each record it read is found by its text, and
+    a line it could not read holds the records ``record_at`` finds there, one after the other, so
+    the positions and records are what ``split_records`` gives. When that is not certain (a record
+    not where DuckDB's reading puts it, one that spans lines, content left over) the result is
+    None, and the caller splits the whole object."""
     size = len(content)
     decoded: str | None = None
     ascii_only = content.isascii()
     found: dict[int, tuple[int, str]] = {}
+    unread: list[int] = []
     records: list[RawRecord] = []
-    end = position = 0
+    moved: dict[int, int] = {}
+    end = row = position = 0
     pos = _skip_whitespace(content, 0)
-    for position, text in enumerate(texts, start=1):
-        if pos >= size or (lines and position > 1 and b"\n" not in content[end:pos]):
+    for row, text in enumerate(texts, start=1):
+        if pos >= size or (lines and row > 1 and not _starts_line(content, end, pos, cut=cut)):
             return None
+        position += 1
         if text is not None:
             known = text.encode()
-            # A JSON value ends where it ends: split_records' decoder stops here too.
             if not content.startswith(known, pos):
                 return None
             end = pos + len(known)
-            if position in named:
-                found[position] = (pos, _excerpt(known))
-        else:
-            if decoded is None:
-                decoded = content.decode("utf-8", "surrogateescape")
+            if row in named:
+                found[row] = (pos, _excerpt(known))
+            if position != row:
+                moved[row] = position
+            pos = _skip_whitespace(content, end)
+            continue
+        if not lines:
+            return None
+        if decoded is None:
+            decoded = content.decode("utf-8", "surrogateescape")
+        unread.append(row)
+        while True:  # the records on this line
             start = pos if ascii_only else len(content[:pos].decode("utf-8", "surrogateescape"))
             record, end_char = record_at(decoded, start, position, pos)
             end = pos + len(decoded[start:end_char].encode("utf-8", "surrogateescape"))
-            line_end = content.find(b"\n", end)
-            if lines and content[end : size if line_end < 0 else line_end].strip(b" \t\r"):
-                return None  # the splitter ends this record before its line ends
+            if _spans_lines(content[pos:end], cut=cut):
+                return None
             records.append(record)
-        pos = _skip_whitespace(content, end)
-    return Resplit(position, found, records) if pos >= size else None
+            pos = _skip_whitespace(content, end)
+            if pos >= size or _starts_line(content, end, pos, cut=cut):
+                break
+            position += 1
+    return Resplit(row, found, unread, records, moved) if pos >= size else None
+
+
+def cut_into_lines(content: bytes) -> bytes:
+    """Records back to back, one per line for DuckDB's line reader, which reads on past a broken
+    record (its line comes back null) where its reader of records back to back stops. A newline
+    goes inside each RECORD_CUT; where a string ends in ``}{`` that cuts its record into two lines
+    that are not JSON, and ``resplit`` then finds it spans them."""
+    return content.replace(RECORD_CUT, b'}\n{"')
+
+
+def _starts_line(content: bytes, end: int, start: int, *, cut: bool) -> bool:
+    """Whether the record at ``start``, after one that ends at ``end``, starts a line of what DuckDB read."""
+    if b"\n" in content[end:start]:
+        return True
+    if not cut:
+        return False
+    return start == end and content[end - 1 : end + 2] == RECORD_CUT
+
+
+def _spans_lines(piece: bytes, *, cut: bool) -> bool:
+    return b"\n" in piece or (cut and RECORD_CUT in piece)
 
 
 def _skip_whitespace(content: bytes, at: int) -> int:

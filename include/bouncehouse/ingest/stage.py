@@ -46,6 +46,22 @@ class StagedObject:
     framing: str  # 'newline' | 'concatenated', sniffed from the head of the content
     times_loaded: int
     refusal: str | None = None  # why it is set aside unread (ingest_rows gets one row, position 0)
+    # What DuckDB's reader reads: the object, or (records back to back that it could not read whole)
+    # a copy of its content cut into lines (read.read_through_lines).
+    lines_copy: Path | None = None
+
+    @property
+    def read_path(self) -> Path:
+        return self.lines_copy or self.path
+
+    @property
+    def read_compression(self) -> str:
+        return "none" if self.lines_copy else self.compression
+
+    @property
+    def read_format(self) -> str:
+        """DuckDB's JSON format for ``read_path``."""
+        return "newline_delimited" if self.lines_copy or self.framing == "newline" else "unstructured"
 
 
 @dataclass(frozen=True)
