@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
 from bouncehouse.config import DEFAULT_INGEST_MAX_OBJECT_BYTES, DEFAULT_INGEST_MAX_RECORD_BYTES, Settings
-from bouncehouse.ingest.records import ContentTooLarge, RawRecord, read_content, split_records
+from bouncehouse.ingest.records import (
+    ContentTooLarge,
+    RawRecord,
+    cut_into_lines,
+    read_content,
+    resplit,
+    split_records,
+)
 from bouncehouse.ingest.stage import StagedObject
 
 log = logging.getLogger(__name__)
@@ -27,6 +36,8 @@ log = logging.getLogger(__name__)
 READ_GROUP_BYTES = 32 << 20
 # ...and objects: DuckDB plans a statement of n reader calls in time that grows with n squared.
 READ_GROUP_OBJECTS = 50
+# Objects of records back to back per statement: enough for DuckDB's threads, few to read again.
+BACK_TO_BACK_GROUP_OBJECTS = 4
 
 # The SES JSON fields ingest needs; json_extract reads them all in one parse. [1] is the whole
 # document, minified: the stored payload, and the input of md5 for events without an envelope.
@@ -217,7 +228,8 @@ def read_batch(
 def _reread_per_record(
     con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, *, read_whole: bool
 ) -> None:
-    """Replace what the fast read found of ``item`` by the per-record read. When the object is too
+    """Replace what the fast read found of ``item`` by the per-record read. When DuckDB read every
+    record of it, its reading stands where the splitter agrees (see ``_mend``). When the object is too
     large to be split in Python and DuckDB read every record of it, DuckDB's rows stand (its bad
     records have no byte offset); else it is set aside whole. Whatever happens, it is one object."""
     try:
@@ -233,12 +245,107 @@ def _reread_per_record(
             _forget(con, item)
             set_aside(con, item, str(exc))
         return
-    _forget(con, item)
     try:
+        if content[1] is None:
+            if read_whole and _mend(con, item, limits, content[0]):
+                return
+            if (
+                not read_whole
+                and item.read_format == "unstructured"
+                and _read_through_lines(con, item, limits, content[0])
+            ):
+                return
+        _forget(con, item)
         read_per_record(con, item, limits, content=content)
     except duckdb.OutOfMemoryException as exc:  # this object, not the run
         _forget(con, item)
         set_aside(con, item, f"object_unreadable: {str(exc).splitlines()[0]}")
+
+
+def _read_through_lines(
+    con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, content: bytes
+) -> bool:
+    """Records back to back that DuckDB could not read whole: read again by its line reader, from a
+    copy cut into lines (``records.cut_into_lines``), and mended (``_mend``). False when that does not
+    give what the per-record path would (the object's rows are then as they were: none)."""
+    with tempfile.TemporaryDirectory(prefix="bouncehouse-lines-") as scratch:
+        item.lines_copy = Path(scratch, "lines.json")
+        try:
+            item.lines_copy.write_bytes(cut_into_lines(content))
+            con.execute(classify_sql(_fast_source_sql([item]), limits.max_record_bytes), _fast_params([item]))
+            if _mend(con, item, limits, content):
+                return True
+            _forget(con, item)
+            return False
+        except duckdb.Error:
+            _forget(con, item)
+            return False
+        finally:
+            item.lines_copy = None
+
+
+def _mend(con: duckdb.DuckDBPyConnection, item: StagedObject, limits: Limits, content: bytes) -> bool:
+    """For an object DuckDB read whole: only what it could not read is split in Python, and its set-aside
+    records get their byte offsets and excerpts. Its reader is run again over the object for each
+    record's text, which ``records.resplit`` finds in the content: where any is not where DuckDB's
+    reading puts it, nothing changes and False says so (the caller splits the whole object)."""
+    rows = con.execute(
+        "select ord, reject is not null from ingest_rows where obj = $obj order by ord", {"obj": item.obj}
+    ).fetchall()
+    rejected = {ord_ for ord_, is_rejected in rows if is_rejected}
+    try:
+        reader = con.execute(
+            f"select json::varchar from read_json_objects($path, {_reader_options(item)}) "
+            "with ordinality order by ordinality",
+            {"path": str(item.read_path)},
+        )
+        lines, cut = item.read_format == "newline_delimited", item.lines_copy is not None
+        split = resplit(content, _texts(reader), lines=lines, cut=cut, named=rejected)
+    except duckdb.Error:
+        return False
+    if split is None or [ord_ for ord_, _ in rows] != list(range(1, split.rows + 1)):
+        return False
+    named = sorted(split.named)
+    con.execute(
+        """
+        update ingest_rows set byte_offset = u.byte_offset, excerpt = u.excerpt
+        from (select unnest($ord::bigint[]) as ord, unnest($byte_offset::bigint[]) as byte_offset,
+                     unnest($excerpt::varchar[]) as excerpt) u
+        where ingest_rows.obj = $obj and ingest_rows.ord = u.ord
+        """,
+        {
+            "obj": item.obj,
+            "ord": named,
+            "byte_offset": [split.named[ord_][0] for ord_ in named],
+            "excerpt": [split.named[ord_][1] for ord_ in named],
+        },
+    )
+    if split.unread:
+        con.execute(
+            "delete from ingest_rows where obj = $obj and list_contains($ords, ord)",
+            {"obj": item.obj, "ords": split.unread},
+        )
+    if split.moved:
+        con.execute(
+            """
+            update ingest_rows set ord = m.position
+            from (select unnest($ord::bigint[]) as ord, unnest($position::bigint[]) as position) m
+            where ingest_rows.obj = $obj and ingest_rows.ord = m.ord
+            """,
+            {"obj": item.obj, "ord": list(split.moved), "position": list(split.moved.values())},
+        )
+    classify_records(con, item, split.records, limits)
+    log.info(
+        "ingest: %s: DuckDB's reading of %d records kept, %d lines it could not read split into %d records",
+        item.key, split.rows - len(split.unread), len(split.unread), len(split.records),
+    )  # fmt: skip
+    return True
+
+
+def _texts(reader: duckdb.DuckDBPyConnection) -> Iterator[str | None]:
+    while chunk := reader.fetchmany(10_000):
+        for (text,) in chunk:
+            yield text
 
 
 def _unsplit_reason(max_object_bytes: int) -> str:
@@ -294,24 +401,31 @@ def _batch_value(item: StagedObject, name: str) -> object:
 def read_fast(
     con: duckdb.DuckDBPyConnection, staged: Sequence[StagedObject], limits: Limits = Limits()
 ) -> set[int]:
-    """Read objects with DuckDB in groups; returns the objects it could not read."""
+    """Read objects with DuckDB in groups; returns the objects it could not read.
+
+    Records back to back are read a few objects at a time: DuckDB's reader of them fails on a
+    broken record, and the statement's work is lost with it (_read_group)."""
     unreadable: set[int] = set()
-    group: list[StagedObject] = []
-    size = 0
+    groups: dict[str, list[StagedObject]] = {"newline_delimited": [], "unstructured": []}
+    sizes = dict.fromkeys(groups, 0)
     for item in staged:
         if item.size == 0:
             continue  # nothing to read; its ledger row still records it
-        if _GLOB_CHARS.search(str(item.path)):
+        if _GLOB_CHARS.search(str(item.read_path)):
             # DuckDB's readers take a path as a glob pattern: "a[1]" would read "a1", or nothing.
             unreadable.add(item.obj)
             continue
-        if group and (size + item.size > READ_GROUP_BYTES or len(group) >= READ_GROUP_OBJECTS):
+        kind = item.read_format
+        group = groups[kind]
+        most = READ_GROUP_OBJECTS if kind == "newline_delimited" else BACK_TO_BACK_GROUP_OBJECTS
+        if group and (sizes[kind] + item.size > READ_GROUP_BYTES or len(group) >= most):
             unreadable |= _read_group(con, group, limits)
-            group, size = [], 0
-        group.append(item)
-        size += item.size
-    if group:
-        unreadable |= _read_group(con, group, limits)
+            groups[kind], sizes[kind] = [], 0
+        groups[kind].append(item)
+        sizes[kind] += item.size
+    for group in groups.values():
+        if group:
+            unreadable |= _read_group(con, group, limits)
     return unreadable
 
 
@@ -345,20 +459,11 @@ def _fast_source_sql(items: Sequence[StagedObject]) -> str:
     WITH ORDINALITY then numbers each object's records 1..n, and the calls, as separate pipelines,
     still run side by side (a single call over many files, numbered, runs on one thread).
     """
-    reads = []
-    for item in items:
-        # Newline-framed objects are read line by line, and a line that is not JSON comes back as
-        # null (ignore_errors) instead of failing the statement; records back to back need the
-        # 'unstructured' reader, which fails on a broken record (see _read_group).
-        options = (
-            "format = 'newline_delimited', ignore_errors = true"
-            if item.framing == "newline"
-            else "format = 'unstructured'"
-        )
-        reads.append(
-            f"select {item.obj} as obj, ordinality as ord, json from read_json_objects("
-            f"$path{item.obj}, {options}, compression = '{item.compression}') with ordinality"
-        )
+    reads = [
+        f"select {item.obj} as obj, ordinality as ord, json from read_json_objects("
+        f"$path{item.obj}, {_reader_options(item)}) with ordinality"
+        for item in items
+    ]
     union = "\n        union all ".join(reads)
     return f"""(
     select obj, ord, json::varchar as rec,
@@ -367,12 +472,24 @@ def _fast_source_sql(items: Sequence[StagedObject]) -> str:
 )"""
 
 
+def _reader_options(item: StagedObject) -> str:
+    # Objects read line by line (newline-framed ones, and copies of records back to back cut into
+    # lines by staging) give a null for a line that is not JSON (ignore_errors) instead of failing
+    # the statement; DuckDB's reader of records back to back fails on a broken record (_read_group).
+    framing = (
+        "format = 'newline_delimited', ignore_errors = true"
+        if item.read_format == "newline_delimited"
+        else "format = 'unstructured'"
+    )
+    return f"{framing}, compression = '{item.read_compression}'"
+
+
 def _fast_params(items: Sequence[StagedObject]) -> dict[str, str]:
-    return {f"path{item.obj}": str(item.path) for item in items}
+    return {f"path{item.obj}": str(item.read_path) for item in items}
 
 
 def _failing_object(exc: Exception, items: Sequence[StagedObject]) -> StagedObject | None:
-    by_path = {str(item.path): item for item in items}
+    by_path = {str(item.read_path): item for item in items}
     for match in _FILE_IN_ERROR.finditer(str(exc)):
         if match.group(1) in by_path:
             return by_path[match.group(1)]
@@ -408,41 +525,49 @@ def read_per_record(
 
     Raises ContentTooLarge when the object's content is over ``limits.max_object_bytes``."""
     data, damage = content or read_content(item.path, limits.max_object_bytes)
-    rows: dict[str, list[object]] = {name: [] for name in RECORD_COLUMNS}
-    sql = classify_sql(f"({_unnest_sql(RECORD_COLUMNS)})", limits.max_record_bytes)
-    chars = records = 0
-
-    def add(ord_: int, rec: str | None, offset: int, excerpt: str | None, error: str | None) -> None:
-        nonlocal chars, records
-        for name, value in zip(RECORD_COLUMNS, (item.obj, ord_, rec, offset, excerpt, error), strict=True):
-            rows[name].append(value)
-        chars += len(rec or "")
-        records += 1
-        if chars >= RECORD_GROUP_CHARS:
-            flush()
-
-    def flush() -> None:
-        nonlocal chars
-        if rows["obj"]:
-            con.execute(sql, rows)
-        for values in rows.values():
-            values.clear()
-        chars = 0
-
-    position = 0
-    for record in split_records(data):
-        position = record.position
-        record = _bounded(record, limits.max_record_bytes)
-        add(record.position, record.text, record.byte_offset, record.excerpt, record.error)
-    if damage:  # what follows the last record that could be decompressed
-        add(position + 1, None, len(data), None, damage)
-    flush()
+    records = classify_records(con, item, _with_damage(split_records(data), len(data), damage), limits)
     if not records:
         return
     (set_aside_count,) = con.execute(
         "select count(reject) from ingest_rows where obj = $obj", {"obj": item.obj}
     ).fetchone()
     log.info("ingest: %s read record by record: %d records, %d set aside", item.key, records, set_aside_count)
+
+
+def _with_damage(records: Iterator[RawRecord], size: int, damage: str | None) -> Iterator[RawRecord]:
+    """The records, then, when the gzip stream is damaged, what follows the last one that could be
+    decompressed, as one record."""
+    position = 0
+    for record in records:
+        position = record.position
+        yield record
+    if damage:
+        yield RawRecord(position + 1, size, None, damage, None)
+
+
+def classify_records(
+    con: duckdb.DuckDBPyConnection, item: StagedObject, records: Iterable[RawRecord], limits: Limits
+) -> int:
+    """Classify records split in Python into ``ingest_rows``, handing them to DuckDB a group at a time;
+    returns how many there were."""
+    rows: dict[str, list[object]] = {name: [] for name in RECORD_COLUMNS}
+    sql = classify_sql(f"({_unnest_sql(RECORD_COLUMNS)})", limits.max_record_bytes)
+    chars = count = 0
+    for raw in records:
+        count += 1
+        record = _bounded(raw, limits.max_record_bytes)
+        values = (item.obj, record.position, record.text, record.byte_offset, record.excerpt, record.error)
+        for name, value in zip(RECORD_COLUMNS, values, strict=True):
+            rows[name].append(value)
+        chars += len(record.text or "")
+        if chars >= RECORD_GROUP_CHARS:
+            con.execute(sql, rows)
+            for column in rows.values():
+                column.clear()
+            chars = 0
+    if rows["obj"]:
+        con.execute(sql, rows)
+    return count
 
 
 def _bounded(record: RawRecord, max_record_bytes: int) -> RawRecord:

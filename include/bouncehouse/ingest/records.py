@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +40,9 @@ _INSIDE_STRING = re.compile(r'["\\\n]')
 # Where an object with at least one key may start: the only places a record can.
 _OBJECT_WITH_KEY = re.compile(r'\{[ \t\n\r]*"')
 RECORD_KEYS = ("Type", "eventType", "notificationType", "mail")
+# Where cut_into_lines starts a new line: inside a JSON string a quote is escaped, so ``}{"`` is
+# not a record's start there only where a string ends in ``}{``.
+RECORD_CUT = b'}{"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,37 +140,130 @@ def split_records(content: bytes) -> Iterator[RawRecord]:
     start = _WHITESPACE.match(text, 0).end()
     while start < length:
         position += 1
-        try:
-            _, end = _DECODER.raw_decode(text, start)
-            parse_error = None
-        except json.JSONDecodeError as exc:
-            end = max(_broken_record_end(text, start), start + 1)
-            parse_error = (
-                f"not_json: {exc.msg.removesuffix(' at')} (character {exc.pos - start + 1} of the record)"
-            )
-        except RecursionError:
-            end = max(_broken_record_end(text, start), start + 1)
-            parse_error = "not_json: nested too deeply"
-        record = text[start:end]
-        byte_offset = offsets.at(start)
-        try:
-            record.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raw = record.encode("utf-8", "surrogateescape")
-            bad_at = len(record[: exc.start].encode("utf-8", "surrogateescape"))
-            yield RawRecord(
-                position,
-                byte_offset,
-                None,
-                f"invalid_utf8: byte 0x{raw[bad_at]:02x} at byte {bad_at + 1} of the record is not UTF-8",
-                _excerpt(raw),
-            )
-        else:
-            if parse_error is None:
-                yield RawRecord(position, byte_offset, record, None, _excerpt(record.encode()))
-            else:
-                yield RawRecord(position, byte_offset, None, parse_error, _excerpt(record.encode()))
+        record, end = record_at(text, start, position, offsets.at(start))
+        yield record
         start = _WHITESPACE.match(text, end).end()
+
+
+def record_at(text: str, start: int, position: int, byte_offset: int) -> tuple[RawRecord, int]:
+    """The record that starts at ``text[start]`` (a character index), and where it ends."""
+    try:
+        _, end = _DECODER.raw_decode(text, start)
+        parse_error = None
+    except json.JSONDecodeError as exc:
+        end = max(_broken_record_end(text, start), start + 1)
+        parse_error = (
+            f"not_json: {exc.msg.removesuffix(' at')} (character {exc.pos - start + 1} of the record)"
+        )
+    except RecursionError:
+        end = max(_broken_record_end(text, start), start + 1)
+        parse_error = "not_json: nested too deeply"
+    record = text[start:end]
+    try:
+        record.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raw = record.encode("utf-8", "surrogateescape")
+        bad_at = len(record[: exc.start].encode("utf-8", "surrogateescape"))
+        error = f"invalid_utf8: byte 0x{raw[bad_at]:02x} at byte {bad_at + 1} of the record is not UTF-8"
+        return RawRecord(position, byte_offset, None, error, _excerpt(raw)), end
+    if parse_error is None:
+        return RawRecord(position, byte_offset, record, None, _excerpt(record.encode())), end
+    return RawRecord(position, byte_offset, None, parse_error, _excerpt(record.encode())), end
+
+
+@dataclass(frozen=True, slots=True)
+class Resplit:
+    """An object DuckDB read whole, matched record for record with what ``split_records`` finds."""
+
+    rows: int  # DuckDB's records (rows), numbered 1..rows
+    named: dict[int, tuple[int, str]]  # row -> (byte offset, excerpt), for the rows asked for
+    unread: list[int]  # the rows DuckDB could not read...
+    records: list[RawRecord]  # ...and the records they hold, as split_records reads them
+    moved: dict[int, int]  # row -> its position, for the rows DuckDB read whose position is not theirs
+
+
+def resplit(
+    content: bytes, texts: Iterable[str | None], *, lines: bool, cut: bool, named: Container[int]
+) -> Resplit | None:
+    """Where the records DuckDB read are, and what those it could not read hold. ``texts``: each
+    row's text as DuckDB's reader gave it, in order, None where it could not read it. ``lines``:
+    DuckDB read the object line by line (else as JSON values back to back, all or nothing);
+    ``cut``: it read ``cut_into_lines`` of it.
+
+    Only what DuckDB could not read is parsed here: each record it read is found by its text, and
+    a line it could not read holds the records ``record_at`` finds there, one after the other, so
+    the positions and records are what ``split_records`` gives. When that is not certain (a record
+    not where DuckDB's reading puts it, one that spans lines, content left over) the result is
+    None, and the caller splits the whole object."""
+    size = len(content)
+    decoded: str | None = None
+    ascii_only = content.isascii()
+    found: dict[int, tuple[int, str]] = {}
+    unread: list[int] = []
+    records: list[RawRecord] = []
+    moved: dict[int, int] = {}
+    end = row = position = 0
+    pos = _skip_whitespace(content, 0)
+    for row, text in enumerate(texts, start=1):
+        if pos >= size or (lines and row > 1 and not _starts_line(content, end, pos, cut=cut)):
+            return None
+        position += 1
+        if text is not None:
+            known = text.encode()
+            if not content.startswith(known, pos):
+                return None
+            end = pos + len(known)
+            if row in named:
+                found[row] = (pos, _excerpt(known))
+            if position != row:
+                moved[row] = position
+            pos = _skip_whitespace(content, end)
+            continue
+        if not lines:
+            return None
+        if decoded is None:
+            decoded = content.decode("utf-8", "surrogateescape")
+        unread.append(row)
+        while True:  # the records on this line
+            start = pos if ascii_only else len(content[:pos].decode("utf-8", "surrogateescape"))
+            record, end_char = record_at(decoded, start, position, pos)
+            end = pos + len(decoded[start:end_char].encode("utf-8", "surrogateescape"))
+            if _spans_lines(content[pos:end], cut=cut):
+                return None
+            records.append(record)
+            pos = _skip_whitespace(content, end)
+            if pos >= size or _starts_line(content, end, pos, cut=cut):
+                break
+            position += 1
+    return Resplit(row, found, unread, records, moved) if pos >= size else None
+
+
+def cut_into_lines(content: bytes) -> bytes:
+    """Records back to back, one per line for DuckDB's line reader, which reads on past a broken
+    record (its line comes back null) where its reader of records back to back stops. A newline
+    goes inside each RECORD_CUT; where a string ends in ``}{`` that cuts its record into two lines
+    that are not JSON, and ``resplit`` then finds it spans them."""
+    return content.replace(RECORD_CUT, b'}\n{"')
+
+
+def _starts_line(content: bytes, end: int, start: int, *, cut: bool) -> bool:
+    """Whether the record at ``start``, after one that ends at ``end``, starts a line of what DuckDB read."""
+    if b"\n" in content[end:start]:
+        return True
+    if not cut:
+        return False
+    return start == end and content[end - 1 : end + 2] == RECORD_CUT
+
+
+def _spans_lines(piece: bytes, *, cut: bool) -> bool:
+    return b"\n" in piece or (cut and RECORD_CUT in piece)
+
+
+def _skip_whitespace(content: bytes, at: int) -> int:
+    size = len(content)
+    while at < size and content[at] in b" \t\n\r":
+        at += 1
+    return at
 
 
 def _broken_record_end(text: str, start: int) -> int:

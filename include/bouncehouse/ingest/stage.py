@@ -46,6 +46,22 @@ class StagedObject:
     framing: str  # 'newline' | 'concatenated', sniffed from the head of the content
     times_loaded: int
     refusal: str | None = None  # why it is set aside unread (ingest_rows gets one row, position 0)
+    # What DuckDB's reader reads: the object, or (records back to back that it could not read whole)
+    # a copy of its content cut into lines (read.read_through_lines).
+    lines_copy: Path | None = None
+
+    @property
+    def read_path(self) -> Path:
+        return self.lines_copy or self.path
+
+    @property
+    def read_compression(self) -> str:
+        return "none" if self.lines_copy else self.compression
+
+    @property
+    def read_format(self) -> str:
+        """DuckDB's JSON format for ``read_path``."""
+        return "newline_delimited" if self.lines_copy or self.framing == "newline" else "unstructured"
 
 
 @dataclass(frozen=True)
@@ -154,10 +170,10 @@ def _fetch_one(source: Source, obj: SourceObject, scratch: Path) -> _Fetched | N
             # The gzip trailer holds the (last member's) decompressed size, modulo 4 GiB.
             handle.seek(-4, os.SEEK_END)
             content_size = max(local.size, int.from_bytes(handle.read(4), "little"))
-    return _Fetched(local, checksum, compression, _framing(head, compression), content_size)
+    return _Fetched(local, checksum, compression, framing_of(head, compression), content_size)
 
 
-def _framing(head: bytes, compression: str) -> str:
+def framing_of(head: bytes, compression: str) -> str:
     """'newline' when the first records end at line ends; a wrong guess only costs speed."""
     if compression == "gzip":
         try:
