@@ -319,7 +319,7 @@ def _report(name: str, source: Path, ingest: dict[str, Any], floor: dict[str, An
     ratio = ingest["seconds"] / floor["seconds"]
     print(
         f"{name}: {objects} objects, {size / 1e6:.0f} MB landed, {counts['records']} records, "
-        f"{counts['events_loaded']} events, {counts['objects_per_record']} objects read record by record"
+        f"{counts['events_loaded']} events, {counts['objects_per_record']} objects holding a bad record"
     )
     print(
         f"  ingest  {ingest['seconds']:6.2f}s = {counts['events_loaded'] / ingest['seconds']:,.0f} events/s, "
