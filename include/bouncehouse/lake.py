@@ -50,6 +50,7 @@ import duckdb
 
 from bouncehouse.config import Settings
 from bouncehouse.errors import ConfigError
+from bouncehouse.s3 import LazyS3Client
 from bouncehouse.warehouse import transaction
 
 log = logging.getLogger(__name__)
@@ -331,7 +332,7 @@ class LocalLake:
         }
 
 
-class S3Lake:
+class S3Lake(LazyS3Client):
     """``s3://bucket/prefix``: files are written to a local folder, then uploaded (a PUT is atomic)."""
 
     def __init__(self, bucket: str, prefix: str, client: Any | None = None) -> None:
@@ -339,15 +340,6 @@ class S3Lake:
         self.prefix = prefix
         self.uri = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            # boto3 honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, as ingest's own client does.
-            self._client = boto3.client("s3")
-        return self._client
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

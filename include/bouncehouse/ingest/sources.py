@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from bouncehouse.config import file_uri_path
 from bouncehouse.errors import ConfigError
+from bouncehouse.s3 import LazyS3Client
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def _refusal(mode: int) -> str:
     return f"not_a_regular_file: {kind}; only regular files are read"
 
 
-class S3Source:
+class S3Source(LazyS3Client):
     """Every object under ``s3://bucket/prefix`` (the prefix is an S3 key prefix, used as given)."""
 
     kind = "s3"
@@ -158,15 +159,6 @@ class S3Source:
         self.page_size = page_size  # None: S3's default (1000 keys per page)
         self.uri = f"s3://{bucket}/{prefix}"
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            # boto3 honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, so this reaches moto or MinIO too.
-            self._client = boto3.client("s3")
-        return self._client
 
     def list_objects(self) -> Iterator[SourceObject]:
         paginator = self.client.get_paginator("list_objects_v2")
