@@ -3,7 +3,7 @@ told once per crossing and day, by email over real SMTP (aiosmtpd on loopback)."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import duckdb
@@ -79,9 +79,14 @@ def test_a_quiet_landing_is_told_once(settings: Any, smtp_server: Any) -> None:
 
     fresh = check_alerts(settings.with_overrides(as_of=last + timedelta(hours=5)), send)
     assert "landing.stale" not in fresh["raised"]
-    stale = settings.with_overrides(as_of=last + timedelta(hours=7))
+    # Both stale checks fall on one UTC day whatever the hour the landing was written at: a check
+    # after midnight is a new day, and a new day is told again.
+    stale_at = last + timedelta(hours=7)
+    if (stale_at + timedelta(hours=1)).date() != stale_at.date():
+        stale_at = datetime.combine(stale_at.date() + timedelta(days=1), time())
+    stale = settings.with_overrides(as_of=stale_at)
     assert "landing.stale" in check_alerts(stale, send)["raised"]
-    assert check_alerts(stale.with_overrides(as_of=last + timedelta(hours=8)), send)["new"] == []
+    assert check_alerts(stale.with_overrides(as_of=stale_at + timedelta(hours=1)), send)["new"] == []
     assert len(smtp_server.messages) == 1 and "landing.stale" in smtp_server.messages[0]["Subject"]
     assert "No new object has landed for 6 hours" in smtp_server.messages[0].get_payload()
 
